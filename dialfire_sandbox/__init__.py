@@ -1,0 +1,1 @@
+"""dialfire_sandbox."""
