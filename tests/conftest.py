@@ -1,0 +1,6 @@
+"""Fixtures live in tests/support/, one module per real part a test can ask for."""
+
+pytest_plugins = [
+    "tests.support.databases",
+    "tests.support.sandbox",
+]
