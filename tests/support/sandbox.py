@@ -1,0 +1,1 @@
+"""Sandbox fixtures: replaced by the sandbox engineer."""
