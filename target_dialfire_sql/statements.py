@@ -1,0 +1,172 @@
+"""SQL statements per dialect, built without a database so each can be compiled and read in tests.
+
+Every builder takes SQLAlchemy objects and returns a statement; none opens a connection. Columns
+of a write table carry the keys `c0`, `c1`, … so that names such as `$id` or
+`Geburtstag vom GF/Inhaber` never have to be bind-parameter names; rows are passed as
+`{"c0": …, "c1": …}` (see `write_table`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mssql, mysql, sqlite
+from sqlalchemy.engine import Dialect
+from sqlalchemy.sql.expression import Executable
+
+from target_dialfire_sql.sqltypes import ColumnSpec, sql_type
+
+DIALECTS: dict[str, type[Dialect]] = {
+    "mysql": mysql.dialect,
+    "mariadb": mysql.dialect,
+    "mssql": mssql.dialect,
+    "sqlite": sqlite.dialect,
+}
+
+
+def dialect_for(dialect: str | Dialect) -> Dialect:
+    """A dialect object: the engine's own at run time, a fresh one when compiling in tests."""
+    if isinstance(dialect, str):
+        return DIALECTS[dialect]()
+    return dialect
+
+
+def dialect_name(dialect: str | Dialect) -> str:
+    """`mysql` (also for MariaDB), `mssql` or `sqlite`."""
+    return dialect if isinstance(dialect, str) else dialect.name
+
+
+def _write_type(spec: ColumnSpec) -> sa.types.TypeEngine[Any]:
+    """The bind type used when writing: JSON arrives already serialised, so it is plain text."""
+    if spec.kind in {"json", "text", "key"}:
+        return sa.UnicodeText()
+    return spec.sql_type
+
+
+def create_table(
+    name: str, schema: str | None, specs: Sequence[ColumnSpec], keys: Sequence[str], dialect: str
+) -> sa.Table:
+    """The table to create: verbatim names, dialect types, a primary key on the key columns."""
+    columns = [
+        sa.Column(spec.name, spec.sql_type, nullable=spec.name not in keys) for spec in specs
+    ]
+    constraints = [sa.PrimaryKeyConstraint(*keys)] if keys else []
+    options: dict[str, Any] = {}
+    if dialect in {"mysql", "mariadb"}:
+        options = {"mysql_charset": "utf8mb4", "mysql_engine": "InnoDB"}
+    return sa.Table(name, sa.MetaData(), *columns, *constraints, schema=schema, **options)
+
+
+def write_table(name: str, schema: str | None, specs: Sequence[ColumnSpec]) -> sa.Table:
+    """The table as seen by INSERT/MERGE: column `i` has the bind key `c{i}`."""
+    columns = [
+        sa.Column(spec.name, _write_type(spec), key=f"c{index}")
+        for index, spec in enumerate(specs)
+    ]
+    return sa.Table(name, sa.MetaData(), *columns, schema=schema)
+
+
+def insert_statement(table: sa.Table) -> Executable:
+    """Append: a plain INSERT (streams without key properties)."""
+    return sa.insert(table)
+
+
+def upsert_statement(table: sa.Table, keys: Sequence[str], dialect: str) -> Executable:
+    """Insert new rows and update every non-key column of existing ones."""
+    if not keys:
+        return insert_statement(table)
+    if dialect in {"mysql", "mariadb"}:
+        return mysql_upsert(table, keys)
+    if dialect == "sqlite":
+        return sqlite_upsert(table, keys)
+    if dialect == "mssql":
+        return mssql_merge(table, keys)
+    raise ValueError(f"no upsert for dialect {dialect!r}")
+
+
+def _key_columns(table: sa.Table, keys: Sequence[str]) -> list[sa.Column[Any]]:
+    by_name = {column.name: column for column in table.columns}
+    return [by_name[key] for key in keys]
+
+
+def mysql_upsert(table: sa.Table, keys: Sequence[str]) -> Executable:
+    """`INSERT … ON DUPLICATE KEY UPDATE` with every non-key column (MySQL, MariaDB)."""
+    statement = mysql.insert(table)
+    others = [column for column in table.columns if column.name not in keys]
+    if not others:  # nothing to update; re-assigning the key makes a duplicate a no-op
+        others = _key_columns(table, keys)
+    updates: list[tuple[Any, Any]] = [
+        (column.key, statement.inserted[column.key]) for column in others
+    ]
+    return statement.on_duplicate_key_update(updates)
+
+
+def sqlite_upsert(table: sa.Table, keys: Sequence[str]) -> Executable:
+    """`INSERT … ON CONFLICT (key) DO UPDATE SET` every non-key column (SQLite ≥ 3.24)."""
+    statement = sqlite.insert(table)
+    key_columns = _key_columns(table, keys)
+    others = [column for column in table.columns if column.name not in keys]
+    if not others:
+        return statement.on_conflict_do_nothing(index_elements=key_columns)
+    return statement.on_conflict_do_update(
+        index_elements=key_columns,
+        set_={column: statement.excluded[column.key] for column in others},
+    )
+
+
+def mssql_merge(table: sa.Table, keys: Sequence[str]) -> Executable:
+    """`MERGE … WITH (HOLDLOCK)`: SQL Server's upsert, one source row per execution."""
+    preparer = dialect_for("mssql").identifier_preparer
+    quote = preparer.quote_identifier
+    target = preparer.format_table(table)
+    names = [column.name for column in table.columns]
+    binds = ", ".join(f":{column.key}" for column in table.columns)
+    source_columns = ", ".join(quote(name) for name in names)
+    on = " AND ".join(f"t.{quote(key)} = s.{quote(key)}" for key in keys)
+    updates = ", ".join(f"t.{quote(n)} = s.{quote(n)}" for n in names if n not in keys)
+    inserted = ", ".join(f"s.{quote(name)}" for name in names)
+    matched = f"WHEN MATCHED THEN UPDATE SET {updates} " if updates else ""
+    text = (
+        f"MERGE INTO {target} WITH (HOLDLOCK) AS t "
+        f"USING (VALUES ({binds})) AS s ({source_columns}) "
+        f"ON {on} "
+        f"{matched}"
+        f"WHEN NOT MATCHED THEN INSERT ({source_columns}) VALUES ({inserted});"
+    )
+    params = [sa.bindparam(column.key, type_=column.type) for column in table.columns]
+    return sa.text(text).bindparams(*params)
+
+
+def add_column_ddl(table: sa.Table, spec: ColumnSpec, dialect: str | Dialect) -> str:
+    """`ALTER TABLE … ADD [COLUMN] name type`: new columns are nullable, so old rows stay valid."""
+    compiler = dialect_for(dialect)
+    preparer = compiler.identifier_preparer
+    type_sql = spec.sql_type.compile(dialect=compiler)
+    keyword = "ADD" if dialect_name(dialect) == "mssql" else "ADD COLUMN"
+    return (
+        f"ALTER TABLE {preparer.format_table(table)} {keyword} "
+        f"{preparer.quote_identifier(spec.name)} {type_sql} NULL"
+    )
+
+
+def widen_column_ddl(
+    table: sa.Table, column: str, new_type: sa.types.TypeEngine[Any], dialect: str | Dialect
+) -> str | None:
+    """DDL that widens a column in place, or None where none is needed (SQLite ignores lengths)."""
+    compiler = dialect_for(dialect)
+    preparer = compiler.identifier_preparer
+    type_sql = new_type.compile(dialect=compiler)
+    name = preparer.quote_identifier(column)
+    dialect = dialect_name(dialect)
+    if dialect in {"mysql", "mariadb"}:
+        return f"ALTER TABLE {preparer.format_table(table)} MODIFY COLUMN {name} {type_sql} NULL"
+    if dialect == "mssql":
+        return f"ALTER TABLE {preparer.format_table(table)} ALTER COLUMN {name} {type_sql} NULL"
+    return None
+
+
+def widened_number_type(dialect: str) -> sa.types.TypeEngine[Any]:
+    """What a too-narrow DECIMAL column becomes (the loader's standard exact number)."""
+    return sql_type("number", dialect)

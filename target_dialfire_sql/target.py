@@ -1,0 +1,88 @@
+"""target-dialfire-sql: settings and the command line; the work is in sinks.py and connector.py."""
+
+from __future__ import annotations
+
+import sys
+import typing as t
+
+import sqlalchemy as sa
+from singer_sdk import typing as th
+from singer_sdk.helpers.capabilities import PluginCapabilities
+from singer_sdk.sql import SQLTarget
+
+from target_dialfire_sql.connector import DEFAULT_URL, DialfireSQLConnector, first_line
+from target_dialfire_sql.errors import LoadError
+from target_dialfire_sql.sinks import DialfireSQLSink
+
+
+class TargetDialfireSQL(SQLTarget):
+    """Loads Singer streams into MySQL/MariaDB, SQL Server or SQLite with real upserts."""
+
+    name = "target-dialfire-sql"
+    default_sink_class = DialfireSQLSink
+
+    # No ACTIVATE_VERSION: this loader never deletes rows.
+    capabilities: t.ClassVar[list[t.Any]] = [
+        c for c in SQLTarget.capabilities if c != PluginCapabilities.ACTIVATE_VERSION
+    ]
+
+    config_jsonschema = th.PropertiesList(
+        th.Property(
+            "url",
+            th.StringType,
+            secret=True,
+            default=DEFAULT_URL,
+            title="Destination",
+            description=(
+                "Where to load: an SQLite file path (default `output/dialfire.db`), the old "
+                "tool's `mysql://user:pass@host:3306/db` or `sqlserver://user:pass@host:1433/"
+                "instance/db`, or any SQLAlchemy URL (`mysql+pymysql://…`, `mssql+pymssql://…`, "
+                "`sqlite:///…`). Secret because it may carry a password."
+            ),
+        ),
+        th.Property(
+            "table_prefix",
+            th.StringType,
+            default="",
+            title="Table prefix",
+            description="Prepended to every table name (the old tool's `--tp`, e.g. `dfire_`).",
+        ),
+    ).to_dict()
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(*args, **kwargs)
+        connector = t.cast(DialfireSQLConnector, self.target_connector)
+        # Fail before any data flows when the destination cannot be reached.
+        connector.check_connection()
+        if connector.dialect_name == "sqlite":
+            # One writer at a time: SQLite locks the whole file per write transaction.
+            self.max_parallelism = 1
+
+    @classmethod
+    def invoke(  # type: ignore[override]
+        cls,
+        *,
+        about: bool = False,
+        about_format: str | None = None,
+        config: t.Any = None,
+        file_input: t.IO[str] | None = None,
+    ) -> None:
+        """Run the target; a failure the user must act on is one line on stderr and exit 1."""
+        try:
+            super().invoke(
+                about=about, about_format=about_format, config=config, file_input=file_input
+            )
+        except LoadError as error:
+            cls.logger.error("target-dialfire-sql: %s", error)
+            sys.exit(1)
+        except sa.exc.DBAPIError as error:
+            cls.logger.error(
+                "target-dialfire-sql: database error: %s; nothing after the last STATE was "
+                "committed; fix this and run the pipeline again",
+                first_line(error.orig),
+            )
+            sys.exit(1)
+
+
+if __name__ == "__main__":
+    TargetDialfireSQL.cli()
