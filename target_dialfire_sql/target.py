@@ -19,6 +19,7 @@ class TargetDialfireSQL(SQLTarget):
     """Loads Singer streams into MySQL/MariaDB, SQL Server or SQLite with real upserts."""
 
     name = "target-dialfire-sql"
+    package_name = "tap-dialfire"  # the distribution that ships this console script
     default_sink_class = DialfireSQLSink
 
     # No ACTIVATE_VERSION: this loader never deletes rows.
