@@ -33,6 +33,15 @@ def dialect_for(dialect: str | Dialect) -> Dialect:
     return dialect
 
 
+def _preparer(dialect: str | Dialect) -> Any:
+    """An identifier preparer that does not double `%` (that is left to execution time).
+
+    A dialect with the `format`/`pyformat` paramstyle (PyMySQL, pymssql) doubles `%` in quoted
+    names; text statements are escaped again when executed, so quoting must not do it as well.
+    """
+    return DIALECTS[dialect_name(dialect)](paramstyle="named").identifier_preparer
+
+
 def dialect_name(dialect: str | Dialect) -> str:
     """`mysql` (also for MariaDB), `mssql` or `sqlite`."""
     return dialect if isinstance(dialect, str) else dialect.name
@@ -91,16 +100,44 @@ def _key_columns(table: sa.Table, keys: Sequence[str]) -> list[sa.Column[Any]]:
     return [by_name[key] for key in keys]
 
 
+def _text_quoter(dialect: str) -> Any:
+    """Quote an identifier for use inside `sa.text`, where a bare `:name` would be a parameter."""
+    preparer = _preparer(dialect)
+
+    def quote(name: str) -> str:
+        return str(preparer.quote_identifier(name)).replace(":", "\\:")
+
+    return quote
+
+
+def _text_table(table: sa.Table, dialect: str) -> str:
+    quote = _text_quoter(dialect)
+    return ".".join(quote(part) for part in (table.schema, table.name) if part)
+
+
+def _bound(table: sa.Table, text: str) -> Executable:
+    params = [sa.bindparam(column.key, type_=column.type) for column in table.columns]
+    return sa.text(text).bindparams(*params)
+
+
 def mysql_upsert(table: sa.Table, keys: Sequence[str]) -> Executable:
-    """`INSERT … ON DUPLICATE KEY UPDATE` with every non-key column (MySQL, MariaDB)."""
-    statement = mysql.insert(table)
-    others = [column for column in table.columns if column.name not in keys]
-    if not others:  # nothing to update; re-assigning the key makes a duplicate a no-op
-        others = _key_columns(table, keys)
-    updates: list[tuple[Any, Any]] = [
-        (column.key, statement.inserted[column.key]) for column in others
-    ]
-    return statement.on_duplicate_key_update(updates)
+    """`INSERT … ON DUPLICATE KEY UPDATE` every non-key column (MySQL, MariaDB).
+
+    Written as text because SQLAlchemy's `on_duplicate_key_update` doubles a `%` in a column
+    name twice (`50% Rabatt` would name a column that does not exist). `VALUES(col)` works on
+    MariaDB and MySQL 5.7-8.x. PyMySQL sends an executemany of it as one multi-row INSERT.
+    """
+    quote = _text_quoter("mysql")
+    names = [column.name for column in table.columns]
+    others = [name for name in names if name not in keys] or list(keys)
+    columns = ", ".join(quote(name) for name in names)
+    binds = ", ".join(f":{column.key}" for column in table.columns)
+    updates = ", ".join(f"{quote(name)} = VALUES({quote(name)})" for name in others)
+    return _bound(
+        table,
+        f"INSERT INTO {_text_table(table, 'mysql')} ({columns}) VALUES ({binds}) "
+        f"ON DUPLICATE KEY UPDATE {updates}",
+    )
 
 
 def sqlite_upsert(table: sa.Table, keys: Sequence[str]) -> Executable:
@@ -118,9 +155,7 @@ def sqlite_upsert(table: sa.Table, keys: Sequence[str]) -> Executable:
 
 def mssql_merge(table: sa.Table, keys: Sequence[str]) -> Executable:
     """`MERGE … WITH (HOLDLOCK)`: SQL Server's upsert, one source row per execution."""
-    preparer = dialect_for("mssql").identifier_preparer
-    quote = preparer.quote_identifier
-    target = preparer.format_table(table)
+    quote = _text_quoter("mssql")
     names = [column.name for column in table.columns]
     binds = ", ".join(f":{column.key}" for column in table.columns)
     source_columns = ", ".join(quote(name) for name in names)
@@ -128,21 +163,20 @@ def mssql_merge(table: sa.Table, keys: Sequence[str]) -> Executable:
     updates = ", ".join(f"t.{quote(n)} = s.{quote(n)}" for n in names if n not in keys)
     inserted = ", ".join(f"s.{quote(name)}" for name in names)
     matched = f"WHEN MATCHED THEN UPDATE SET {updates} " if updates else ""
-    text = (
-        f"MERGE INTO {target} WITH (HOLDLOCK) AS t "
+    return _bound(
+        table,
+        f"MERGE INTO {_text_table(table, 'mssql')} WITH (HOLDLOCK) AS t "
         f"USING (VALUES ({binds})) AS s ({source_columns}) "
         f"ON {on} "
         f"{matched}"
-        f"WHEN NOT MATCHED THEN INSERT ({source_columns}) VALUES ({inserted});"
+        f"WHEN NOT MATCHED THEN INSERT ({source_columns}) VALUES ({inserted});",
     )
-    params = [sa.bindparam(column.key, type_=column.type) for column in table.columns]
-    return sa.text(text).bindparams(*params)
 
 
 def add_column_ddl(table: sa.Table, spec: ColumnSpec, dialect: str | Dialect) -> str:
     """`ALTER TABLE … ADD [COLUMN] name type`: new columns are nullable, so old rows stay valid."""
     compiler = dialect_for(dialect)
-    preparer = compiler.identifier_preparer
+    preparer = _preparer(dialect)
     type_sql = spec.sql_type.compile(dialect=compiler)
     keyword = "ADD" if dialect_name(dialect) == "mssql" else "ADD COLUMN"
     return (
@@ -156,7 +190,7 @@ def widen_column_ddl(
 ) -> str | None:
     """DDL that widens a column in place, or None where none is needed (SQLite ignores lengths)."""
     compiler = dialect_for(dialect)
-    preparer = compiler.identifier_preparer
+    preparer = _preparer(dialect)
     type_sql = new_type.compile(dialect=compiler)
     name = preparer.quote_identifier(column)
     dialect = dialect_name(dialect)
