@@ -8,28 +8,36 @@ of a write table carry the keys `c0`, `c1`, … so that names such as `$id` or
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import mssql, mysql, sqlite
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.dialects.mssql import pymssql as mssql_pymssql
+from sqlalchemy.dialects.mysql import pymysql as mysql_pymysql
 from sqlalchemy.engine import Dialect
-from sqlalchemy.sql.expression import Executable
 
 from target_dialfire_sql.sqltypes import ColumnSpec, sql_type
 
-DIALECTS: dict[str, type[Dialect]] = {
-    "mysql": mysql.dialect,
-    "mariadb": mysql.dialect,
-    "mssql": mssql.dialect,
+#: The drivers' dialects (their paramstyles), loadable without the driver being installed.
+DIALECTS: dict[str, Callable[..., Dialect]] = {
+    "mysql": mysql_pymysql.dialect,
+    "mariadb": mysql_pymysql.dialect,
+    "mssql": mssql_pymssql.dialect,
     "sqlite": sqlite.dialect,
 }
+
+#: What the builders return: both execute with a list of rows and compile without a server.
+Statement = sa.TextClause | sa.Insert
+
+#: The paramstyle each driver uses (PyMySQL, pymssql, sqlite3), as it would at run time.
+PARAMSTYLES = {"mysql": "pyformat", "mariadb": "pyformat", "mssql": "pyformat", "sqlite": "qmark"}
 
 
 def dialect_for(dialect: str | Dialect) -> Dialect:
     """A dialect object: the engine's own at run time, a fresh one when compiling in tests."""
     if isinstance(dialect, str):
-        return DIALECTS[dialect]()
+        return DIALECTS[dialect](paramstyle=PARAMSTYLES[dialect])
     return dialect
 
 
@@ -77,12 +85,12 @@ def write_table(name: str, schema: str | None, specs: Sequence[ColumnSpec]) -> s
     return sa.Table(name, sa.MetaData(), *columns, schema=schema)
 
 
-def insert_statement(table: sa.Table) -> Executable:
+def insert_statement(table: sa.Table) -> Statement:
     """Append: a plain INSERT (streams without key properties)."""
     return sa.insert(table)
 
 
-def upsert_statement(table: sa.Table, keys: Sequence[str], dialect: str) -> Executable:
+def upsert_statement(table: sa.Table, keys: Sequence[str], dialect: str) -> Statement:
     """Insert new rows and update every non-key column of existing ones."""
     if not keys:
         return insert_statement(table)
@@ -115,12 +123,12 @@ def _text_table(table: sa.Table, dialect: str) -> str:
     return ".".join(quote(part) for part in (table.schema, table.name) if part)
 
 
-def _bound(table: sa.Table, text: str) -> Executable:
+def _bound(table: sa.Table, text: str) -> Statement:
     params = [sa.bindparam(column.key, type_=column.type) for column in table.columns]
     return sa.text(text).bindparams(*params)
 
 
-def mysql_upsert(table: sa.Table, keys: Sequence[str]) -> Executable:
+def mysql_upsert(table: sa.Table, keys: Sequence[str]) -> Statement:
     """`INSERT … ON DUPLICATE KEY UPDATE` every non-key column (MySQL, MariaDB).
 
     Written as text because SQLAlchemy's `on_duplicate_key_update` doubles a `%` in a column
@@ -140,7 +148,7 @@ def mysql_upsert(table: sa.Table, keys: Sequence[str]) -> Executable:
     )
 
 
-def sqlite_upsert(table: sa.Table, keys: Sequence[str]) -> Executable:
+def sqlite_upsert(table: sa.Table, keys: Sequence[str]) -> Statement:
     """`INSERT … ON CONFLICT (key) DO UPDATE SET` every non-key column (SQLite ≥ 3.24)."""
     statement = sqlite.insert(table)
     key_columns = _key_columns(table, keys)
@@ -153,7 +161,7 @@ def sqlite_upsert(table: sa.Table, keys: Sequence[str]) -> Executable:
     )
 
 
-def mssql_merge(table: sa.Table, keys: Sequence[str]) -> Executable:
+def mssql_merge(table: sa.Table, keys: Sequence[str]) -> Statement:
     """`MERGE … WITH (HOLDLOCK)`: SQL Server's upsert, one source row per execution."""
     quote = _text_quoter("mssql")
     names = [column.name for column in table.columns]
