@@ -1,0 +1,320 @@
+"""singer-sdk wiring: which rows go to which stream, and when bookmarks move.
+
+- ``contacts`` asks :mod:`tap_dialfire.changes` which contacts to read, fetches them 20 per
+  request with up to ``max_workers`` requests in flight, turns each payload into rows with
+  :mod:`tap_dialfire.rows` and yields the contact. Its bookmark moves only after the last
+  contact was emitted.
+- ``transactions``, ``connections`` and ``recordings`` are child streams that make no requests:
+  the contacts stream hands each contact's precomputed rows over in the child context, and the
+  children drop them from the context before singer-sdk logs it or could store it. Their state
+  is not partitioned per contact (``state_partitioning_keys = ()``), so it stays constant-size.
+- ``inbound_calls`` is incremental on ``started``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from itertools import islice
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from singer_sdk import Stream, metrics
+from singer_sdk.helpers.conform import TypeConformanceLevel
+
+from tap_dialfire.changes import ContactsBookmark, ContactSelection, parse_timestamp
+from tap_dialfire.client import FETCH_BATCH_SIZE, DialfireClient
+from tap_dialfire.rows import (
+    EXTRA,
+    ContactRows,
+    Row,
+    format_datetime,
+)
+
+if TYPE_CHECKING:
+    from singer_sdk.helpers import types
+
+    from tap_dialfire.tap import TapDialfire
+
+PROGRESS_EVERY = 1000
+"""Log listed/fetched/emitted counts every this many contacts."""
+
+IN_PROGRESS_HOLD_HOURS = 24
+"""An inbound call without ``disconnected`` holds the bookmark back for at most this long."""
+
+CHILD_ROWS = "_dialfire_rows"
+
+
+def now_text() -> str:
+    return format_datetime(dt.datetime.now(dt.UTC))
+
+
+def _batches(ids: Iterable[str], size: int) -> Iterator[list[str]]:
+    iterator = iter(ids)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+def fetch_contacts_concurrently(
+    client: DialfireClient, ids: Iterable[str], max_workers: int
+) -> Iterator[dict[str, Any]]:
+    """Contacts for ``ids``, 20 per request, at most ``max_workers`` requests in flight.
+
+    Yields contacts as batches complete (order is not kept). The first failed batch raises
+    and the remaining requests are abandoned.
+    """
+    pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="dialfire-fetch")
+    pending: set[Future[list[dict[str, Any]]]] = set()
+    cancel = threading.Event()
+    try:
+        for batch in _batches(ids, FETCH_BATCH_SIZE):
+            pending.add(pool.submit(client.fetch_contacts, batch, cancel=cancel))
+            while len(pending) >= max_workers:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    yield from future.result()
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                yield from future.result()
+    finally:
+        cancel.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+class DialfireStream(Stream):
+    """Shared pieces: the tap's client and row builder."""
+
+    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.ROOT_ONLY  # rows are already typed
+    _tap: TapDialfire
+
+    @property
+    def dialfire(self) -> TapDialfire:
+        return self._tap
+
+
+class ContactsStream(DialfireStream):
+    """Contacts of the campaign; parent of the transactions/connections/recordings streams."""
+
+    name = "contacts"
+    primary_keys: ClassVar[list[str]] = ["$id"]
+    replication_key = None
+
+    def __init__(self, tap: TapDialfire, schema: dict[str, Any]) -> None:
+        super().__init__(tap, schema=schema)
+        self._children: ContactRows | None = None
+        self._extra_keys_logged: set[str] = set()
+
+    def get_records(self, context: types.Context | None) -> Iterable[Row]:
+        settings = self.dialfire.selection_settings()
+        state = self.stream_state
+        bookmark = ContactsBookmark.from_state(state)
+        selection = ContactSelection(self.dialfire.client, bookmark, settings)
+        builder = self.dialfire.row_builder()
+        for child in self.child_streams:
+            if child.selected and isinstance(child, ContactChildStream):
+                child.write_schema_once()
+
+        counts = {"fetched": 0, "emitted": 0, "transactions": 0, "connections": 0}
+        counts["recordings"] = 0
+        max_workers = self.dialfire.max_workers
+        contacts = fetch_contacts_concurrently(
+            self.dialfire.client, selection.contact_ids(), max_workers
+        )
+        emitted: set[str] = set()
+        for payload in contacts:
+            counts["fetched"] += 1
+            contact_id = payload.get("$id")
+            if not isinstance(contact_id, str) or not contact_id or contact_id in emitted:
+                continue
+            emitted.add(contact_id)
+            rows = builder.contact_rows(payload, now_text())
+            self._log_new_extra_keys(rows.contact, builder.columns.contacts)
+            counts["transactions"] += len(rows.transactions)
+            counts["connections"] += len(rows.connections)
+            counts["recordings"] += len(rows.recordings)
+            self._children = rows
+            yield rows.contact
+            counts["emitted"] += 1
+            if counts["emitted"] % PROGRESS_EVERY == 0:
+                self._log_progress(selection, counts)
+
+        # Every contact of this run has been written (with its children): move the bookmark.
+        new_bookmark = selection.next_bookmark()
+        state.update(new_bookmark.to_state())
+        self._log_progress(selection, counts, final=True)
+        self.logger.info(
+            "Contacts bookmark: %s",
+            ", ".join(f"{k}={v}" for k, v in new_bookmark.to_state().items()),
+        )
+
+    def _log_progress(
+        self, selection: ContactSelection, counts: dict[str, int], *, final: bool = False
+    ) -> None:
+        stats = selection.stats
+        self.logger.info(
+            "%s: %d ids listed, %d feed entries (%d duplicate), %d contacts fetched, "
+            "%d emitted with %d transactions, %d connections, %d recordings",
+            "Contacts done" if final else "Contacts progress",
+            stats.listed,
+            stats.feed_entries,
+            stats.feed_duplicates,
+            counts["fetched"],
+            counts["emitted"],
+            counts["transactions"],
+            counts["connections"],
+            counts["recordings"],
+        )
+
+    def _log_new_extra_keys(self, contact: Row, declared: Mapping[str, Any]) -> None:
+        """Warn once per key and run about a contact key the schema does not declare."""
+        extra = contact.get(EXTRA) or {}
+        for key in extra:
+            if key.startswith("$$") or key in declared or key in self._extra_keys_logged:
+                continue
+            self._extra_keys_logged.add(key)
+            self.logger.warning(
+                "Contact key %r is not a column of the contacts schema; it is delivered in "
+                "$extra (run discovery again to get it as a column).",
+                key,
+            )
+
+    def get_child_context(
+        self, record: types.Record, context: types.Context | None
+    ) -> types.Context | None:
+        rows, self._children = self._children, None
+        return {"contact_id": record.get("$id"), CHILD_ROWS: rows}
+
+
+class _QuietCounter(metrics.Counter):
+    """A record counter shared by all per-contact syncs of a child stream.
+
+    singer-sdk syncs a child stream once per parent record; its default counter and timer
+    would log two metric lines per contact. This one logs only at its interval.
+    """
+
+    def exit(self) -> None:
+        return None
+
+
+class _QuietTimer(metrics.Timer):
+    def __exit__(self, *args: object) -> None:
+        return None
+
+
+class ContactChildStream(DialfireStream):
+    """Rows derived from the parent contact; never requests anything."""
+
+    parent_stream_type = ContactsStream
+    state_partitioning_keys: ClassVar[tuple[str, ...]] = ()
+    rows_attribute: ClassVar[str]
+
+    def __init__(self, tap: TapDialfire, schema: dict[str, Any]) -> None:
+        super().__init__(tap, schema=schema)
+        self._rows: list[Row] = []
+        self._schema_written = False
+        self._schema_lock = threading.Lock()
+        self._counter = _QuietCounter(metrics.Metric.RECORD_COUNT, {"stream": self.name})
+        self._timer = _QuietTimer(metrics.Metric.SYNC_DURATION, {"stream": self.name})
+
+    def preprocess_context(self, context: types.Context) -> types.Context:
+        """Take this stream's rows out of the context; keep nothing that grows state."""
+        rows: ContactRows | None = context.get(CHILD_ROWS)
+        self._rows = list(getattr(rows, self.rows_attribute)) if rows is not None else []
+        return {}
+
+    def get_records(self, context: types.Context | None) -> Iterable[Row]:
+        rows, self._rows = self._rows, []
+        return rows
+
+    def write_schema_once(self) -> None:
+        with self._schema_lock:
+            if not self._schema_written:
+                self._schema_written = True
+                super()._write_schema_message()
+
+    def _write_schema_message(self) -> None:
+        """One SCHEMA message per run, not one per contact."""
+        self.write_schema_once()
+
+    def log(self, message: str, *args: Any, level: int = logging.INFO, **kwargs: Any) -> None:
+        """The per-contact "Beginning sync" line goes to DEBUG."""
+        if message.startswith("Beginning sync of"):
+            level = logging.DEBUG
+        super().log(message, *args, level=level, **kwargs)
+
+    def get_record_counter(self, **_: Any) -> metrics.Counter:
+        return self._counter
+
+    def get_sync_timer(self) -> metrics.Timer:
+        return self._timer
+
+
+class TransactionsStream(ContactChildStream):
+    name = "transactions"
+    primary_keys: ClassVar[list[str]] = ["id"]
+    rows_attribute = "transactions"
+
+
+class ConnectionsStream(ContactChildStream):
+    name = "connections"
+    primary_keys: ClassVar[list[str]] = ["id"]
+    rows_attribute = "connections"
+
+
+class RecordingsStream(ContactChildStream):
+    name = "recordings"
+    primary_keys: ClassVar[list[str]] = ["id"]
+    rows_attribute = "recordings"
+
+
+class InboundCallsStream(DialfireStream):
+    """Inbound calls, incremental on ``started`` (read again from bookmark - look-back)."""
+
+    name = "inbound_calls"
+    primary_keys: ClassVar[list[str]] = ["id"]
+    replication_key = "started"
+    is_sorted = False
+
+    def get_replication_key_signpost(self, context: types.Context | None = None) -> Any:
+        """No cap from the local clock: bookmarks are the server's own ``started`` values."""
+        return None
+
+    def _from_parameter(self, context: types.Context | None) -> str:
+        state = self.get_context_state(context)
+        bookmark = parse_timestamp(state.get("replication_key_value"))
+        if bookmark is not None:
+            lookback = dt.timedelta(minutes=self.dialfire.lookback_minutes)
+            return format_datetime(bookmark - lookback)[:-1]
+        start = parse_timestamp(self.config.get("start_date"))
+        return format_datetime(start)[:-1] if start else ""
+
+    def get_records(self, context: types.Context | None) -> Iterable[Row]:
+        builder = self.dialfire.row_builder()
+        from_ = self._from_parameter(context)
+        self.logger.info("Reading inbound calls from %s", from_ or "the beginning")
+        hold_back: str | None = None
+        server_time: dt.datetime | None = None
+        pages = self.dialfire.client.inbound_calls(from_=from_, page_size=self.dialfire.page_size)
+        for page in pages:
+            server_time = server_time or page.server_time
+            for call in page.results:
+                if not isinstance(call, dict) or call.get("id") in (None, ""):
+                    self.logger.warning("Skipping an inbound call without an id")
+                    continue
+                row = builder.inbound_call_row(call, now_text())
+                started = row.get("started")
+                if isinstance(started, str) and row.get("disconnected") in (None, ""):
+                    hold_back = started if hold_back is None else min(hold_back, started)
+                yield row
+        if hold_back is not None:
+            horizon = (server_time or dt.datetime.now(dt.UTC)) - dt.timedelta(
+                hours=IN_PROGRESS_HOLD_HOURS
+            )
+            held = parse_timestamp(hold_back)
+            if held is not None and held >= horizon:
+                # A call still in progress: the bookmark must not pass it, so that its final
+                # state is read next time (singer-sdk caps the bookmark at the signpost).
+                self._write_replication_key_signpost(context, hold_back)
