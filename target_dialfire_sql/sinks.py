@@ -177,7 +177,7 @@ class DialfireSQLSink(SQLSink[DialfireSQLConnector]):
     ) -> None:
         precision = column_type.precision
         scale = column_type.scale or 0
-        if precision is None or self.connector.dialect_name == "sqlite":
+        if precision is None:
             return
         widened = False
         for record, row in zip(records, rows, strict=True):
