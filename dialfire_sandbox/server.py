@@ -154,6 +154,11 @@ class SandboxHandler(BaseHTTPRequestHandler):
             self._text(400, f"400 - Bad Request: {error}")
             stats.response(endpoint, 400)
             return
+        except Exception as error:  # a sandbox bug must not look like a hung server
+            sys.stderr.write(f"dialfire-sandbox: {endpoint} failed: {error!r}\n")
+            self._text(500, "500 - Internal Server Error")
+            stats.response(endpoint, 500)
+            return
         self._json(status, value)
         stats.response(endpoint, status)
 
