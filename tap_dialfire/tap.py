@@ -48,6 +48,7 @@ DEFAULTS: dict[str, Any] = {
     "max_workers": 4,
     "page_size": 1000,
     "value_format": "sql",
+    "max_retries": 7,
 }
 MAX_WORKERS_LIMIT = 16
 
@@ -147,6 +148,15 @@ class TapDialfire(Tap):
             ),
         ),
         th.Property(
+            "max_retries",
+            th.IntegerType(minimum=0, maximum=20),
+            default=DEFAULTS["max_retries"],
+            description=(
+                "Retries per request on 5xx, 429, network errors and timeouts (exponential "
+                "back-off with jitter from 0.5 s up to 30 s, or the server's Retry-After)."
+            ),
+        ),
+        th.Property(
             "page_size",
             th.IntegerType(minimum=1, maximum=10000),
             default=DEFAULTS["page_size"],
@@ -189,6 +199,7 @@ class TapDialfire(Tap):
             campaign_id=str(self.config["campaign_id"]),
             token=str(self.config["campaign_token"]),
             timeout=float(self.setting("timeout")),
+            max_tries=int(self.setting("max_retries")) + 1,
             pool_size=self.max_workers + 2,
         )
 
