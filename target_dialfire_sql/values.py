@@ -132,4 +132,9 @@ def describe_key(record: Mapping[str, Any], keys: Sequence[str]) -> str:
     """`$id=ABC` (or `row` for streams without a key), for error messages."""
     if not keys:
         return "a row without key properties"
-    return ", ".join(f"{key}={record.get(key)!r}" for key in keys)
+    return ", ".join(f"{key}={_short(record.get(key))}" for key in keys)
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 5]}…' ({len(str(value))} chars)"
