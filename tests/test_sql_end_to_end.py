@@ -59,7 +59,7 @@ def sync(
         (run / "state.json").write_text(json.dumps(state))
         tap_args += ["--state", str(run / "state.json")]
     env = clean_environment()
-    with (run / "tap.err").open("w") as tap_err, (run / "target.err").open("w") as target_err:
+    with (run / "tap.err").open("w") as tap_err:
         tap = subprocess.Popen(tap_args, stdout=subprocess.PIPE, stderr=tap_err, env=env, cwd=run)
         target = subprocess.run(
             [str(BIN / "target-dialfire-sql"), "--config", str(run / "target.json")],
