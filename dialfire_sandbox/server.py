@@ -69,6 +69,7 @@ class SandboxHTTPServer(ThreadingHTTPServer):
 class SandboxHandler(BaseHTTPRequestHandler):
     server: SandboxHTTPServer
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body are two writes; no 40 ms delayed-ACK stall
     server_version = "DialfireSandbox/1.0"
 
     # ------------------------------------------------------------------ plumbing
