@@ -248,10 +248,14 @@ class DialfireClient:
                     wait,
                 )
                 cancel.wait(wait)
+        advice = (
+            "raise timeout (TAP_DIALFIRE_TIMEOUT) or try again later"
+            if last_reason.startswith("no answer")
+            else "try again later; the next run resumes from the last stored bookmark"
+        )
         raise DialfireUnavailableError(
             f"Dialfire {endpoint} failed after {self.max_tries} attempts ({last_reason}) "
-            f"for campaign {self.campaign_id} at {self.api_url}: try again later, "
-            "or raise timeout if the API is slow."
+            f"for campaign {self.campaign_id} at {self.api_url}: {advice}."
         )
 
     def _backoff(self, attempt: int) -> float:

@@ -94,6 +94,13 @@ class DialfireStream(Stream):
     def dialfire(self) -> TapDialfire:
         return self._tap
 
+    def log(self, message: str, *args: Any, level: int = logging.INFO, **kwargs: Any) -> None:
+        """singer-sdk's generic "unhandled error" line would precede the tap's own one-line
+        error; it goes to INFO so the user sees one ERROR line that names the cause."""
+        if level >= logging.ERROR and message.startswith("An unhandled error occurred"):
+            level = logging.INFO
+        super().log(message, *args, level=level, **kwargs)
+
 
 class ContactsStream(DialfireStream):
     """Contacts of the campaign; parent of the transactions/connections/recordings streams."""
@@ -243,7 +250,7 @@ class ContactChildStream(DialfireStream):
         """The per-contact "Beginning sync" line goes to DEBUG."""
         if message.startswith("Beginning sync of"):
             level = logging.DEBUG
-        super().log(message, *args, level=level, **kwargs)
+        super().log(message, *args, level=level, **kwargs)  # DialfireStream.log
 
     def get_record_counter(self, **_: Any) -> metrics.Counter:
         return self._counter

@@ -67,6 +67,7 @@ class TapDialfire(Tap):
     """Copies one Dialfire campaign: contacts, their task log, and inbound calls."""
 
     name = "tap-dialfire"
+    dynamic_catalog = True  # contacts gains the campaign's custom fields at discovery
 
     config_jsonschema = th.PropertiesList(
         th.Property(

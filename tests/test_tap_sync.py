@@ -93,8 +93,8 @@ def run_tap(
     )
     run = TapRun(done.returncode, done.stdout, done.stderr)
     for line in done.stdout.splitlines():
-        if not line.startswith("{"):
-            continue
+        if not line.startswith('{"type"'):
+            continue  # not a Singer message (e.g. --about output)
         message = json.loads(line)
         if message["type"] == "RECORD":
             run.records.setdefault(message["stream"], []).append(message["record"])
