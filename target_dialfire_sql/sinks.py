@@ -10,6 +10,7 @@ import decimal
 from typing import Any
 
 import sqlalchemy as sa
+from singer_sdk.helpers.capabilities import TargetLoadMethods
 from singer_sdk.sql import SQLSink
 
 from target_dialfire_sql import statements
@@ -56,8 +57,15 @@ class DialfireSQLSink(SQLSink[DialfireSQLConnector]):
         self.connector.prepare_table(
             full_table_name=self.full_table_name,
             schema=self.schema,
-            primary_keys=list(self.key_properties),
+            primary_keys=self.upsert_keys,
         )
+
+    @property
+    def upsert_keys(self) -> list[str]:
+        """The keys rows are upserted on; none (plain INSERT) with `load_method: append-only`."""
+        if self.config.get("load_method") == TargetLoadMethods.APPEND_ONLY:
+            return []
+        return list(self.key_properties)
 
     @property
     def specs(self) -> list[ColumnSpec]:
@@ -76,13 +84,14 @@ class DialfireSQLSink(SQLSink[DialfireSQLConnector]):
     def process_batch(self, context: dict[str, Any]) -> None:
         """De-duplicate by key (last wins), check and widen, then write in one transaction."""
         records: list[dict[str, Any]] = context["records"]
-        keys = list(self.key_properties)
-        records = self._last_per_key(records, keys)
+        keys = list(self.key_properties)  # named in errors
+        upsert_keys = self.upsert_keys
+        records = self._last_per_key(records, upsert_keys)
         specs = self.specs
         rows = [self._row(record, specs, keys) for record in records]
         self._widen_for(records, rows, specs, keys)
         table = statements.write_table(self.table_name, self.schema_name, specs)
-        statement = statements.upsert_statement(table, keys, self.connector.dialect_name)
+        statement = statements.upsert_statement(table, upsert_keys, self.connector.dialect_name)
         try:
             self.connector.write_rows(statement, rows)
         except sa.exc.DBAPIError as error:

@@ -7,7 +7,11 @@ import typing as t
 
 import sqlalchemy as sa
 from singer_sdk import typing as th
-from singer_sdk.helpers.capabilities import PluginCapabilities
+from singer_sdk.helpers.capabilities import (
+    PluginCapabilities,
+    TargetCapabilities,
+    TargetLoadMethods,
+)
 from singer_sdk.sql import SQLTarget
 
 from target_dialfire_sql.connector import DEFAULT_URL, DialfireSQLConnector, first_line
@@ -22,9 +26,11 @@ class TargetDialfireSQL(SQLTarget):
     package_name = "tap-dialfire"  # the distribution that ships this console script
     default_sink_class = DialfireSQLSink
 
-    # No ACTIVATE_VERSION: this loader never deletes rows.
+    # No ACTIVATE_VERSION and no hard_delete: this loader never deletes rows.
     capabilities: t.ClassVar[list[t.Any]] = [
-        c for c in SQLTarget.capabilities if c != PluginCapabilities.ACTIVATE_VERSION
+        c
+        for c in SQLTarget.capabilities
+        if c not in {PluginCapabilities.ACTIVATE_VERSION, TargetCapabilities.HARD_DELETE}
     ]
 
     config_jsonschema = th.PropertiesList(
@@ -47,6 +53,19 @@ class TargetDialfireSQL(SQLTarget):
             default="",
             title="Table prefix",
             description="Prepended to every table name (the old tool's `--tp`, e.g. `dfire_`).",
+        ),
+        th.Property(
+            "load_method",
+            th.StringType,
+            default=TargetLoadMethods.UPSERT.value,
+            allowed_values=[m.value for m in TargetLoadMethods],
+            title="Load method",
+            description=(
+                "`upsert` (default): insert new rows, update every column of existing ones by "
+                "the stream's key. `append-only`: plain INSERTs, tables created without a "
+                "primary key. `overwrite`: drop and re-create each table when a run first sees "
+                "its stream, then upsert."
+            ),
         ),
     ).to_dict()
 

@@ -139,6 +139,24 @@ def test_stream_without_key_properties_appends(destination: Destination) -> None
     assert len(rows(destination, "events", "n")) == 4
 
 
+def test_load_method_append_only_inserts_every_version(destination: Destination) -> None:
+    for name in ["first", "second"]:
+        load(destination, [
+            schema("contacts", CONTACT, ["$id"]),
+            record("contacts", {"$id": "A1", "Tätigkeit": name}),
+        ], load_method="append-only")
+    assert [r["Tätigkeit"] for r in rows(destination, "contacts", "Tätigkeit")] == [
+        "first", "second"
+    ]
+
+
+def test_load_method_overwrite_replaces_the_table(destination: Destination) -> None:
+    load(destination, [schema("contacts", CONTACT, ["$id"]), record("contacts", {"$id": "A1"})])
+    load(destination, [schema("contacts", CONTACT, ["$id"]), record("contacts", {"$id": "B2"})],
+         load_method="overwrite")
+    assert [r["$id"] for r in rows(destination, "contacts", "$id")] == ["B2"]
+
+
 def test_names_are_kept_verbatim_and_quoted(destination: Destination) -> None:
     odd = {
         "$id": {"type": "string"},
