@@ -5,7 +5,8 @@ The rules (see docs/sql-loader.md):
   short enough to be indexed (MySQL cannot key a TEXT column);
 - other strings: LONGTEXT (MySQL/MariaDB), NVARCHAR(MAX) (SQL Server), TEXT (SQLite);
 - date-time: DATETIME(3) / DATETIME2(3) / SQLite DATETIME (ISO text); date, time alike;
-- number: DECIMAL(38,10), exact (the old tool's decimal(10,0) lost fractions);
+- number: DECIMAL(38,18), exact: 20 integer digits, and every double as JSON prints it (up to
+  17 significant digits) from 0.1 up; the old tool's decimal(10,0) lost fractions;
 - integer: BIGINT; boolean: BOOLEAN / BIT;
 - object, array: JSON (MySQL/MariaDB), NVARCHAR(MAX) (SQL Server), TEXT (SQLite), as JSON text.
 """
@@ -20,7 +21,7 @@ from sqlalchemy.dialects import mssql, mysql
 
 KEY_LENGTH = 255
 NUMBER_PRECISION = 38
-NUMBER_SCALE = 10
+NUMBER_SCALE = 18
 MYSQL_KEY_COLLATION = "utf8mb4_bin"
 MSSQL_KEY_COLLATION = "Latin1_General_100_BIN2"
 

@@ -201,8 +201,9 @@ def test_schema_growth_adds_a_column_and_keeps_old_rows(destination: Destination
 
 def test_fractional_numbers_are_stored_exactly(destination: Destination) -> None:
     numbers = ["0.1", "1.25", "-3.5", "7", "1234567.123456", "0.0000000001"]
-    if destination.dialect == "mysql":  # DECIMAL(38,10); SQLite keeps 15 significant digits
-        numbers += ["123456789012345678.0123456789", "1234567890123456789012345678"]
+    if destination.dialect == "mysql":  # DECIMAL(38,18); SQLite keeps 15 significant digits
+        numbers += ["12345678901234567890.123456789012345678", "0.14285714285714285",
+                    "0.30000000000000004"]
     lines: list[dict[str, Any] | str] = [schema("contacts", CONTACT, ["$id"])]
     lines += [
         f'{{"type":"RECORD","stream":"contacts","record":{{"$id":"N{i:02}","Umsatz":{n}}}}}'
@@ -269,15 +270,15 @@ def test_a_key_longer_than_its_column_is_a_clear_error(destination: Destination)
     assert rows(destination, "contacts", "$id") == []  # the whole batch was refused
 
 
-def test_a_number_beyond_decimal_38_10_is_a_clear_error(destination: Destination) -> None:
+def test_a_number_beyond_decimal_38_18_is_a_clear_error(destination: Destination) -> None:
     with pytest.raises(LoadError) as error:
         load(destination, [
             schema("contacts", CONTACT, ["$id"]),
-            '{"type":"RECORD","stream":"contacts","record":{"$id":"N1","Umsatz":0.123456789012}}',
+            '{"type":"RECORD","stream":"contacts","record":{"$id":"N1","Umsatz":1.0000000000000000001}}',
         ])
     assert "column 'Umsatz'" in str(error.value)
     assert "$id='N1'" in str(error.value)
-    assert "DECIMAL(38,10)" in str(error.value)
+    assert "DECIMAL(38,18)" in str(error.value)
 
 
 def test_state_is_emitted_only_after_its_rows_are_committed(destination: Destination) -> None:
@@ -323,7 +324,7 @@ def test_old_tool_columns_too_narrow_are_widened(mariadb: Destination) -> None:
     types = dict(raw(mariadb, "SELECT COLUMN_NAME, COLUMN_TYPE FROM information_schema.COLUMNS "
                               "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'contacts'"))
     assert types["Tätigkeit"] == "longtext"
-    assert types["Umsatz"] == "decimal(38,10)"
+    assert types["Umsatz"] == "decimal(38,18)"
 
 
 def test_a_value_the_database_refuses_names_table_key_and_reason(mariadb: Destination) -> None:

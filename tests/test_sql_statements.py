@@ -47,7 +47,7 @@ def test_sqlserver_create_table_types() -> None:
     assert "[$id] NVARCHAR(255) COLLATE Latin1_General_100_BIN2 NOT NULL" in ddl
     assert "[Tätigkeit] NVARCHAR(max) NULL" in ddl  # never a bare nvarchar (= length 1)
     assert "[Geburtstag vom GF/Inhaber] NVARCHAR(max) NULL" in ddl
-    assert "[Umsatz] NUMERIC(38, 10) NULL" in ddl  # exact, with fractions
+    assert "[Umsatz] NUMERIC(38, 18) NULL" in ddl  # exact, with fractions
     assert "[$created_date] DATETIME2(3) NULL" in ddl
     assert "[isHI] BIT NULL" in ddl
     assert "data NVARCHAR(max) NULL" in ddl
@@ -77,7 +77,7 @@ def test_mysql_create_table_types() -> None:
     ddl = compiled_create("mysql")
     assert "`$id` VARCHAR(255) COLLATE utf8mb4_bin NOT NULL" in ddl  # indexable, exact ids
     assert "`Tätigkeit` LONGTEXT" in ddl
-    assert "`Umsatz` NUMERIC(38, 10)" in ddl
+    assert "`Umsatz` NUMERIC(38, 18)" in ddl
     assert "`$created_date` DATETIME(3)" in ddl
     assert "`isHI` BOOL" in ddl
     assert "data JSON" in ddl
@@ -132,7 +132,7 @@ def test_widen_column_ddl_per_dialect() -> None:
     mysql_sql = statements.widen_column_ddl(
         table, "Notiz", statements.widened_number_type("mysql"), "mysql"
     )
-    assert mysql_sql == "ALTER TABLE t MODIFY COLUMN `Notiz` NUMERIC(38, 10) NULL"
+    assert mysql_sql == "ALTER TABLE t MODIFY COLUMN `Notiz` NUMERIC(38, 18) NULL"
     assert statements.widen_column_ddl(table, "Notiz", sa.Text(), "sqlite") is None
 
 
