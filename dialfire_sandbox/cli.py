@@ -39,6 +39,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--token", help=f"campaign token (default: {DEFAULT_TOKEN})")
     serve.add_argument("--now", help="initial virtual time, e.g. 2026-03-02T09:00:00.000Z")
     serve.add_argument("--feed-time", choices=("fired", "modified"), default="fired")
+    serve.add_argument("--legacy-feed-entries", action="store_true",
+                       help="append the old 4th part taskLogIndex,transactionIndex to feed entries")
+    serve.add_argument("--call-data-keeps-contact-day", action="store_true",
+                       help="attaching call data does not move the contact's changed day")
     serve.add_argument("--verbose", action="store_true", help="log each request (no query)")
 
     expected = commands.add_parser("expected", help="print expected rows as JSON lines")
@@ -72,7 +76,8 @@ def _control(url: str, path: str, method: str = "GET", body: Any = None) -> Any:
 def _serve(args: argparse.Namespace) -> int:
     sandbox = Sandbox(seed=args.seed, contacts=args.contacts, campaign_id=args.campaign,
                       token=args.token, now=args.now, feed_time=args.feed_time, port=args.port,
-                      verbose=args.verbose)
+                      verbose=args.verbose, legacy_feed_entries=args.legacy_feed_entries,
+                      call_data_moves_contact=not args.call_data_keeps_contact_day)
     sandbox.start()
     print(json.dumps({"url": sandbox.url, "campaign_id": sandbox.campaign_id,
                       "contacts": args.contacts, "seed": args.seed}), flush=True)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 ENDPOINTS = ("fields", "contacts_list", "contacts_fetch", "change_feed", "inbound_calls")
-KINDS = ("error", "rate_limit", "drop", "non_json", "latency")
+KINDS = ("error", "rate_limit", "drop", "non_json", "latency", "malformed")
 
 
 @dataclass
@@ -52,6 +52,8 @@ class FaultPlan:
             raise ValueError(f"unknown endpoint {endpoint!r}; use one of {names} or *")
         if kind not in KINDS:
             raise ValueError(f"unknown fault kind {kind!r}; use one of {', '.join(KINDS)}")
+        if kind == "malformed" and endpoint != "change_feed":
+            raise ValueError("a malformed fault adds bad entries to the change feed only")
         if count < 1:
             raise ValueError("count must be at least 1")
         if kind == "error" and not 500 <= status <= 599:

@@ -34,9 +34,12 @@ class Sandbox:
         feed_time: str = "fired",
         port: int = 0,
         verbose: bool = False,
+        call_data_moves_contact: bool = True,
+        legacy_feed_entries: bool = False,
     ) -> None:
         self.world = World(seed=seed, contacts=contacts, campaign_id=campaign_id, now=now,
-                           feed_time=feed_time)
+                           feed_time=feed_time, call_data_moves_contact=call_data_moves_contact,
+                           legacy_feed_entries=legacy_feed_entries)
         self.campaign_id = self.world.campaign_id
         self.token = token or DEFAULT_TOKEN
         self.faults = FaultPlan()

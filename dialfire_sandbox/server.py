@@ -68,6 +68,7 @@ class SandboxHTTPServer(ThreadingHTTPServer):
 
 class SandboxHandler(BaseHTTPRequestHandler):
     server: SandboxHTTPServer
+    _malformed = False
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # headers and body are two writes; no 40 ms delayed-ACK stall
     server_version = "DialfireSandbox/1.0"
@@ -139,6 +140,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
             return
         stats = self.server.stats
         stats.request(endpoint)
+        self._malformed = False
         status = self._faulted(endpoint)
         if status is not None:
             stats.response(endpoint, status)
@@ -178,6 +180,9 @@ class SandboxHandler(BaseHTTPRequestHandler):
             return None
         if fault.kind == "latency":
             time.sleep(fault.latency_ms / 1000)
+            return None
+        if fault.kind == "malformed":
+            self._malformed = True
             return None
         self._read_body()
         if fault.kind == "error":
@@ -310,7 +315,12 @@ class SandboxHandler(BaseHTTPRequestHandler):
         if more and entries:
             last = entries[-1]
             cursor = encode_cursor(["feed", last.time_ms, last.idx, last.ordinal])
-        results = [f"{e.fired}|{e.md5}|{e.contact_id}" for e in entries]
+        results = [e.text() for e in entries]
+        if self._malformed:
+            # Entries an old or broken server might send: a client skips them with a warning.
+            results[len(results) // 2:len(results) // 2] = [
+                "garbage-without-separators", f"{iso_ms(world.now_ms())}|", "||",
+            ]
         return 200, self._page(results, cursor)
 
     def _api_inbound_calls(self, query: dict[str, str]) -> tuple[int, Any]:

@@ -163,6 +163,11 @@ class FeedEntry:
     fired: str
     md5: str
     contact_id: str
+    position: str = ""  # "taskLogIndex,transactionIndex" when legacy_feed_entries is on
+
+    def text(self) -> str:
+        parts = [self.fired, self.md5, self.contact_id] + ([self.position] if self.position else [])
+        return "|".join(parts)
 
 
 def kind_is_update(kind: int) -> bool:
@@ -185,6 +190,8 @@ class World:
         now: datetime | str | None = None,
         feed_time: str = "fired",
         tick: bool = True,
+        call_data_moves_contact: bool = True,
+        legacy_feed_entries: bool = False,
     ) -> None:
         if feed_time not in ("fired", "modified"):
             raise ValueError("feed_time must be 'fired' or 'modified'")
@@ -194,6 +201,11 @@ class World:
         self.seeded_contacts = contacts
         self.campaign_id = campaign_id or hashed_id("campaign", seed)
         self.feed_time = feed_time
+        # The contract's section 7 unknown: does a contact's changed day (contacts/list) move when
+        # only one of its transactions changes? True: yes (the assumption); False: it does not.
+        self.call_data_moves_contact = call_data_moves_contact
+        # Older servers appended `taskLogIndex,transactionIndex` as a fourth feed part.
+        self.legacy_feed_entries = legacy_feed_entries
         self.lock = threading.RLock()
         if isinstance(now, datetime):
             self.initial_now_ms = to_ms(now)
@@ -611,9 +623,10 @@ class World:
         self.overlay[idx] = state
         return state
 
-    def _touch(self, idx: int, state: ContactState, at_ms: int) -> None:
+    def _touch(self, idx: int, state: ContactState, at_ms: int, moves: bool = True) -> None:
         state.rev += 1
-        state.changed_ms = max(state.changed_ms, at_ms)
+        if moves:
+            state.changed_ms = max(state.changed_ms, at_ms)
         state.payload["$version"] = hashed_id("version", self.seed, idx, state.rev)
         for name in self.added_fields:
             if name not in state.payload:
@@ -709,7 +722,16 @@ class World:
         else:
             fired, rev = time_ms, 0
         md5 = self.transaction_md5(cid, ordinal, rev)
-        return FeedEntry(time_ms, idx, ordinal, iso_ms(fired), md5, cid)
+        position = ""
+        if self.legacy_feed_entries:
+            payload = state.payload if state is not None else self.contact(idx)
+            n = 0
+            for log_index, entry in enumerate(payload["$task_log"]):
+                for tx_index, _ in enumerate(entry["transactions"]):
+                    if n == ordinal:
+                        position = f"{log_index},{tx_index}"
+                    n += 1
+        return FeedEntry(time_ms, idx, ordinal, iso_ms(fired), md5, cid, position)
 
     # ------------------------------------------------------------------ listing
     def _listing_order(self) -> array:
@@ -921,7 +943,7 @@ class World:
         tstate.modified_ms = at
         if tx is self.transactions_of(state.payload)[-1]:
             self._refresh_task_keys(state.payload, tx)
-        self._touch(idx, state, at)
+        self._touch(idx, state, at, moves=self.call_data_moves_contact)
         return {"contact_id": self.contact_id(idx), "fired": tx["fired"], "what": what}
 
     def _completed_call(self, rng: random.Random) -> tuple[int, int] | None:

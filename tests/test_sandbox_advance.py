@@ -152,3 +152,37 @@ def test_attach_falls_back_to_late_recordings_when_no_call_is_running(
     summary = sb.advance(minutes=1, new_transactions=0, attach_call_data=2, new_contacts=0,
                          new_inbound_calls=0)
     assert [a["what"] for a in summary["attached_call_data"]] == ["late_recording"] * 2
+
+
+def test_listing_day_can_ignore_call_data_the_other_case_of_section_7(
+    sandbox_factory: Callable[..., Sandbox],
+) -> None:
+    """With call_data_moves_contact=False only the md5 changes; the changed day stays."""
+    results = {}
+    for moves in (True, False):
+        sb = sandbox_factory(seed=7, contacts=60, now="2026-03-02T23:59:59.500Z",
+                             call_data_moves_contact=moves)
+        summary = sb.advance(minutes=60, new_transactions=0, attach_call_data=2, new_contacts=0,
+                             new_inbound_calls=0)
+        assert summary["to"].startswith("2026-03-03")
+        attached = {a["contact_id"] for a in summary["attached_call_data"]}
+        http = SandboxHTTP(sb)
+        next_day = {i["id"] for p in http.pages("contacts/list", changedSince="2026-03-03")
+                    for i in p["results"]}
+        results[moves] = attached & next_day
+        assert len(attached) == 2
+    assert len(results[True]) == 2 and not results[False]
+
+
+def test_legacy_feed_entries_carry_a_fourth_part(sandbox_factory: Callable[..., Sandbox]) -> None:
+    sb = sandbox_factory(seed=7, contacts=20, legacy_feed_entries=True)
+    http = SandboxHTTP(sb)
+    entries = http.feed(**EARLY)
+    assert entries and all(len(e.split("|")) == 4 for e in entries)
+    contacts = {c["$id"]: c for c in http.post_contacts(
+        sorted({e.split("|")[2] for e in entries})[:20]).json()}
+    for entry in entries:
+        fired, _md5, cid, position = entry.split("|")
+        if cid in contacts:
+            log_index, tx_index = map(int, position.split(","))
+            assert contacts[cid]["$task_log"][log_index]["transactions"][tx_index]["fired"] == fired

@@ -104,3 +104,14 @@ def test_stats_count_requests_and_responses_per_endpoint(sandbox: Sandbox,
     sandbox_http.get("inbound/calls/")
     sandbox.reset_stats()
     assert sandbox.stats()["requests"]["inbound_calls"] == 0
+
+
+def test_malformed_feed_entries(sandbox: Sandbox, sandbox_http: SandboxHTTP) -> None:
+    sandbox.add_fault(endpoint="change_feed", kind="malformed")
+    page = sandbox_http.get("contacts/transactions/", **{"from": "", "limit": 10}).json()
+    assert page["count"] == len(page["results"]) == 13
+    assert sum(len(e.split("|")) != 3 or "" in e.split("|") for e in page["results"]) == 3
+    clean = sandbox_http.get("contacts/transactions/", **{"from": "", "limit": 10}).json()
+    assert clean["count"] == 10
+    with pytest.raises(ValueError, match="change feed"):
+        sandbox.add_fault(endpoint="fields", kind="malformed")
