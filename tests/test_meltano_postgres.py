@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from dialfire_sandbox import Sandbox
+from tests.support import processes
 from tests.support.databases import PostgresSchema
 from tests.support.postgres_rows import (
     STREAMS,
@@ -22,17 +23,19 @@ from tests.support.postgres_rows import (
     loaded_rows,
     table_names,
 )
-from tests.support.processes import (  # noqa: F401  (fixtures)
+from tests.support.processes import (
     MELTANO,
     BackgroundCommand,
     MeltanoProject,
-    background,
-    meltano_project,
-    meltano_state_db,
     start_background,
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
+
+# Fixtures of tests/support/processes.py, until tests/conftest.py registers it as a plugin.
+background = processes.background
+meltano_project = processes.meltano_project
+meltano_state_db = processes.meltano_state_db
 
 STATE_ID = "dev:tap-dialfire-to-target-postgres"
 RUN = ["run", "tap-dialfire", "target-postgres"]
@@ -58,7 +61,7 @@ def pipeline_env(
 def assert_tables_hold_exactly(schema: PostgresSchema, sb: Sandbox) -> dict[str, list[dict]]:
     loaded = loaded_rows(schema.engine, schema.name)
     problems = differences(loaded, sb.expected())
-    assert not problems, "the tables differ from the sandbox's expected rows:\n" + "\n".join(problems)
+    assert not problems, "tables differ from the expected rows:\n" + "\n".join(problems)
     return loaded
 
 
@@ -171,24 +174,21 @@ def test_run_killed_half_way_then_run_again_ends_with_exact_rows(
     postgres_schema: PostgresSchema,
     background: list[BackgroundCommand],
 ) -> None:
-    with Sandbox(seed=15, contacts=120) as sb:
+    with Sandbox(seed=15, contacts=200) as sb:
         env = pipeline_env(meltano_project, meltano_state_db, sb, postgres_schema,
-                           TARGET_POSTGRES_BATCH_SIZE_ROWS="25")
-        # Slow every contact fetch down so the kill surely lands in the middle of the run.
-        sb.add_fault(endpoint="contacts_fetch", kind="latency", count=10_000, latency_ms=150)
-        run = start_background(
-            [MELTANO, *RUN], env=env,
-            cwd=meltano_project.root, what="meltano run (tap killed half-way)",
-        )
+                           TAP_DIALFIRE_MAX_WORKERS="1", TARGET_POSTGRES_BATCH_SIZE_ROWS="25")
+        # One fetch of 20 contacts at a time, each slowed down: the kill lands in the middle.
+        sb.add_fault(endpoint="contacts_fetch", kind="latency", count=10_000, latency_ms=600)
+        run = start_background([MELTANO, *RUN], env=env, cwd=meltano_project.root,
+                               what="meltano run (tap killed half-way)")
         background.append(run)
-        tap = run.wait_for_descendant("tap-dialfire", timeout=120)
+        tap = run.wait_for_descendant("tap-dialfire", with_argument="--catalog", timeout=120)
         deadline = time.monotonic() + 120
-        while sb.stats()["requests"]["contacts_fetch"] < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(1.0)
+        while sb.stats()["requests"]["contacts_fetch"] < 4 and time.monotonic() < deadline:
+            time.sleep(0.02)
         fetched_before_kill = sb.stats()["requests"]["contacts_fetch"]
         tap.kill()
-        code, _out, err = run.finish(timeout=120)
+        code, _out, _err = run.finish(timeout=120)
 
         assert code != 0, "meltano run reported success although its tap was killed"
         contacts_total = len(sb.expected()["contacts"])
@@ -197,6 +197,14 @@ def test_run_killed_half_way_then_run_again_ends_with_exact_rows(
         )
         partial = loaded_rows(postgres_schema.engine, postgres_schema.name)
         assert len(partial["contacts"]) < contacts_total
+        # Whatever Meltano saved, it must not claim a change-feed position: the listing that
+        # every later run would continue from was never finished.
+        after_kill = meltano_project.meltano(["state", "get", STATE_ID], env, check=False)
+        print(f"after the kill: {fetched_before_kill} fetches, rows "
+              f"{ {s: len(r) for s, r in partial.items()} }, state {after_kill.stdout.strip()}")
+        if after_kill.returncode == 0 and after_kill.stdout.strip():
+            bookmarks = json.loads(after_kill.stdout).get("singer_state", {}).get("bookmarks", {})
+            assert not bookmarks.get("contacts", {}).get("feed_position"), bookmarks
 
         sb.clear_faults()
         meltano_project.meltano(RUN, env)

@@ -78,13 +78,17 @@ def loaded_rows(
                 result[stream] = []
                 continue
             rows = conn.execute(sa.text(f'select * from "{schema}"."{table}"')).mappings().all()
-            result[stream] = sorted((_comparable(r) for r in rows), key=lambda r: r[key_of(stream)])
+            result[stream] = sorted(
+                (_comparable(dict(r)) for r in rows), key=lambda r: r[key_of(stream)]
+            )
     return result
 
 
 def comparable_expected(expected: Mapping[str, list[dict[str, Any]]]) -> dict[str, list[dict]]:
     return {
-        stream: sorted((_comparable(r) for r in expected.get(stream, [])), key=lambda r: r[key_of(stream)])
+        stream: sorted(
+            (_comparable(r) for r in expected.get(stream, [])), key=lambda r: r[key_of(stream)]
+        )
         for stream in STREAMS
     }
 
@@ -113,9 +117,11 @@ def differences(
         if got and want:
             got_columns, want_columns = set(got[0]), set(want[0])
             if got_columns != want_columns:
+                only_table = sorted(got_columns - want_columns)
+                only_expected = sorted(want_columns - got_columns)
                 problems.append(
-                    f"{stream}: columns differ; only in table {sorted(got_columns - want_columns)}, "
-                    f"only expected {sorted(want_columns - got_columns)}"
+                    f"{stream}: columns differ; only in the table {only_table}; "
+                    f"only expected {only_expected}"
                 )
         shown = 0
         for k in sorted(set(got_by_key) & set(want_by_key)):

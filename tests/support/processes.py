@@ -29,7 +29,9 @@ VENV_BIN = Path(sys.executable).parent
 MELTANO = str(VENV_BIN / "meltano")
 
 #: Variables a developer's shell may carry that would point a test at a real campaign or database.
-_FOREIGN_PREFIXES = ("TAP_DIALFIRE_", "TARGET_POSTGRES_", "TARGET_DIALFIRE_", "MELTANO_", "DIALFIRE_")
+_FOREIGN_PREFIXES = (
+    "TAP_DIALFIRE_", "TARGET_POSTGRES_", "TARGET_DIALFIRE_", "MELTANO_", "DIALFIRE_",
+)
 
 #: (what ran, seconds) for every timed command of this session, in order.
 WALL_TIMES: list[tuple[str, float]] = []
@@ -92,16 +94,18 @@ def run_timed(
     cwd: Path = REPO_ROOT,
     timeout: float = 300,
     check: bool = True,
+    what: str = "",
 ) -> subprocess.CompletedProcess[str]:
     """Run a command, record its wall time, and on failure fail the test with its output."""
+    label = what or shlex.join(_short(command))
     started = time.monotonic()
     result = subprocess.run(
         list(command), env=dict(env), cwd=cwd, capture_output=True, text=True, timeout=timeout
     )
-    record_wall_time(shlex.join(_short(command)), time.monotonic() - started)
+    record_wall_time(label, time.monotonic() - started)
     if check and result.returncode != 0:
         pytest.fail(
-            f"{shlex.join(_short(command))} exited {result.returncode}\n"
+            f"{label} exited {result.returncode}\n"
             f"--- stderr (last 60 lines)\n{_tail(result.stderr, 60)}\n"
             f"--- stdout (last 20 lines)\n{_tail(result.stdout, 20)}",
             pytrace=False,
@@ -158,13 +162,19 @@ class BackgroundCommand:
         except psutil.NoSuchProcess:
             return []
 
-    def wait_for_descendant(self, name_part: str, timeout: float = 60) -> psutil.Process:
-        """The first child process whose command line mentions `name_part`."""
+    def wait_for_descendant(
+        self, name_part: str, *, with_argument: str | None = None, timeout: float = 60
+    ) -> psutil.Process:
+        """The first child process whose command line mentions `name_part` (and `with_argument`,
+        e.g. `--catalog` to tell Meltano's sync invocation of a tap from its `--discover` one)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for child in self.descendants():
                 try:
-                    if any(name_part in part for part in child.cmdline()):
+                    cmdline = child.cmdline()
+                    if any(name_part in part for part in cmdline) and (
+                        with_argument is None or with_argument in cmdline
+                    ):
                         return child
                 except psutil.Error:
                     continue
@@ -203,7 +213,7 @@ def start_background(
         text=True,
         start_new_session=True,
     )
-    label = what or (command if shell else shlex.join(_short(command)))
+    label = what or (command if isinstance(command, str) else shlex.join(_short(command)))
     return BackgroundCommand(label, process)
 
 

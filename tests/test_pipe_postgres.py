@@ -1,0 +1,95 @@
+"""The same load as a plain shell pipe, exactly as docs/meltano.md shows it:
+
+    tap-dialfire --config tap.json [--state state.json] \
+      | target-postgres --config target.json > state.out && tail -n 1 state.out > state.json
+
+The tap is this project's console script; target-postgres is the one `meltano install` put in its
+own venv (the pinned meltanolabs-target-postgres), so no Meltano runs here.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+
+import pytest
+
+from dialfire_sandbox import Sandbox
+from tests.support import processes
+from tests.support.databases import PostgresSchema
+from tests.support.postgres_rows import STREAMS, differences, loaded_rows
+from tests.support.processes import (
+    VENV_BIN,
+    MeltanoProject,
+    clean_environment,
+    run_timed,
+)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
+
+# Fixtures of tests/support/processes.py, until tests/conftest.py registers it as a plugin.
+meltano_project = processes.meltano_project
+
+
+def target_config(schema: PostgresSchema, prefix: str = "dfire_") -> dict:
+    return {
+        "sqlalchemy_url": schema.url,
+        "default_target_schema": schema.name,
+        "load_method": "upsert",
+        "stream_maps": {stream: {"__alias__": f"{prefix}{stream}"} for stream in STREAMS},
+    }
+
+
+def pipe_line(tap: str, target: Path, workdir: Path, state: bool) -> str:
+    state_args = " --state state.json" if state else ""
+    return (
+        f"set -o pipefail; cd {shlex.quote(str(workdir))}; "
+        f"{tap}{state_args} | {shlex.quote(str(target))} --config target.json > state.out"
+        " && tail -n 1 state.out > state.json"
+    )
+
+
+def assert_exact(schema: PostgresSchema, sb: Sandbox) -> dict[str, list[dict]]:
+    loaded = loaded_rows(schema.engine, schema.name)
+    problems = differences(loaded, sb.expected())
+    assert not problems, "tables differ from the expected rows:\n" + "\n".join(problems)
+    return loaded
+
+
+def test_shell_pipe_loads_the_expected_rows_and_resumes_from_its_state_file(
+    meltano_project: MeltanoProject, postgres_schema: PostgresSchema, tmp_path: Path
+) -> None:
+    target = meltano_project.plugin_executable("loaders", "target-postgres")
+    tap = shlex.quote(str(VENV_BIN / "tap-dialfire"))
+    (tmp_path / "target.json").write_text(json.dumps(target_config(postgres_schema)))
+    with Sandbox(seed=21, contacts=40) as sb:
+        (tmp_path / "tap.json").write_text(json.dumps(
+            {"api_url": sb.url, "campaign_id": sb.campaign_id, "campaign_token": sb.token}
+        ))
+        env = clean_environment()
+        run_timed(["bash", "-c", pipe_line(f"{tap} --config tap.json", target, tmp_path, False)],
+                  env=env, timeout=300, what="tap-dialfire --config tap.json | target-postgres")
+        first = assert_exact(postgres_schema, sb)
+        assert all(first[stream] for stream in STREAMS)
+        state = json.loads((tmp_path / "state.json").read_text())
+        assert state["bookmarks"]["contacts"].get("feed_position"), state
+
+        # Second run: configured from the environment (`--config ENV`), resuming from the file.
+        sb.advance(minutes=5, new_transactions=10, attach_call_data=3, new_contacts=2,
+                   new_inbound_calls=2)
+        sb.reset_stats()
+        env = clean_environment({"TAP_DIALFIRE_API_URL": sb.url,
+                                 "TAP_DIALFIRE_CAMPAIGN_ID": sb.campaign_id,
+                                 "TAP_DIALFIRE_CAMPAIGN_TOKEN": sb.token})
+        run_timed(["bash", "-c", pipe_line(f"{tap} --config ENV", target, tmp_path, True)],
+                  env=env, timeout=300,
+                  what="tap-dialfire --config ENV --state state.json | target-postgres")
+        requests = sb.stats()["requests"]
+        second = assert_exact(postgres_schema, sb)
+        assert requests["contacts_list"] == 0, f"the resumed pipe listed contacts again: {requests}"
+        assert requests["change_feed"] >= 1, requests
+        assert len(second["transactions"]) > len(first["transactions"])
+        resumed = json.loads((tmp_path / "state.json").read_text())
+        assert resumed["bookmarks"]["contacts"]["feed_position"] > \
+            state["bookmarks"]["contacts"]["feed_position"]
