@@ -78,6 +78,25 @@ class TargetDialfireSQL(SQLTarget):
             # One writer at a time: SQLite locks the whole file per write transaction.
             self.max_parallelism = 1
 
+    def _process_schema_message(self, message_dict: dict[str, t.Any]) -> None:
+        """Write what the stream's old sink holds before a changed schema replaces it.
+
+        The SDK keeps the old sink until the next full drain, while the new sink may fill and
+        drain first: an older version of a row would then overwrite a newer one.
+        """
+        stream = message_dict.get("stream")
+        existing = self._sinks_active.get(stream) if isinstance(stream, str) else None
+        if (
+            existing is not None
+            and existing.current_size
+            and (
+                existing.original_schema != message_dict.get("schema")
+                or list(existing.key_properties) != list(message_dict.get("key_properties") or [])
+            )
+        ):
+            self.drain_one(existing)
+        super()._process_schema_message(message_dict)
+
     @classmethod
     def invoke(  # type: ignore[override]
         cls,

@@ -199,6 +199,23 @@ def test_schema_growth_adds_a_column_and_keeps_old_rows(destination: Destination
     ]
 
 
+def test_a_schema_change_mid_run_keeps_the_order_of_versions(destination: Destination) -> None:
+    """Rows buffered under the old schema are written before rows under the new one."""
+    grown = {**CONTACT, "Neues Feld": {"type": ["string", "null"]}}
+    load(destination, [
+        schema("contacts", CONTACT, ["$id"]),
+        record("contacts", {"$id": "A1", "Tätigkeit": "old version"}),
+        schema("contacts", grown, ["$id"]),
+        record("contacts", {"$id": "A1", "Tätigkeit": "new version", "Neues Feld": "x"}),
+        record("contacts", {"$id": "B2", "Tätigkeit": "other"}),
+    ], batch_size_rows=2)
+    stored = rows(destination, "contacts", "$id")
+    assert [(r["$id"], r["Tätigkeit"], r["Neues Feld"]) for r in stored] == [
+        ("A1", "new version", "x"),
+        ("B2", "other", None),
+    ]
+
+
 def test_fractional_numbers_are_stored_exactly(destination: Destination) -> None:
     numbers = ["0.1", "1.25", "-3.5", "7", "1234567.123456", "0.0000000001"]
     if destination.dialect == "mysql":  # DECIMAL(38,18); SQLite keeps 15 significant digits
