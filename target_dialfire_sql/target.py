@@ -7,6 +7,7 @@ import typing as t
 
 import sqlalchemy as sa
 from singer_sdk import typing as th
+from singer_sdk.exceptions import MappingError, SyncError
 from singer_sdk.helpers.capabilities import (
     PluginCapabilities,
     TargetCapabilities,
@@ -113,6 +114,14 @@ class TargetDialfireSQL(SQLTarget):
             )
         except LoadError as error:
             cls.logger.error("target-dialfire-sql: %s", error)
+            sys.exit(1)
+        except (SyncError, MappingError) as error:
+            first = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+            cls.logger.error(
+                "target-dialfire-sql: the input was refused: %s; nothing after the last STATE "
+                "was committed; fix the tap's output (or its schema) and run the pipeline again",
+                first,
+            )
             sys.exit(1)
         except sa.exc.DBAPIError as error:
             cls.logger.error(

@@ -97,3 +97,22 @@ def test_about_lists_the_settings_with_url_secret() -> None:
     assert settings["url"]["default"] == "output/dialfire.db"
     assert settings["table_prefix"]["default"] == ""
     assert {"batch_size_rows", "default_target_schema", "load_method"} <= set(settings)
+
+
+def test_a_record_that_breaks_its_schema_exits_non_zero_naming_the_problem(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"url": str(tmp_path / "invalid.db")}))
+    schema_message = {
+        "type": "SCHEMA", "stream": "contacts", "key_properties": ["$id"],
+        "schema": {"type": "object", "properties": {"$id": {"type": "string"},
+                                                    "Umsatz": {"type": ["number", "null"]}}},
+    }
+    bad = {"type": "RECORD", "stream": "contacts", "record": {"$id": "A1", "Umsatz": "viel"}}
+    result = run_target(["--config", str(config)], [schema_message, bad, MESSAGES[2]])
+    assert result.returncode == 1
+    assert result.stdout.strip() == ""
+    last = error_lines(result.stderr)[-1]
+    assert "target-dialfire-sql: the input was refused" in last
+    assert "'viel' is not of type 'number'" in last
