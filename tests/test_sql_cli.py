@@ -11,6 +11,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from tests.support.databases import MariaDBDatabase
+
 TARGET = str(Path(sys.executable).with_name("target-dialfire-sql"))
 
 MESSAGES = [
@@ -116,3 +120,25 @@ def test_a_record_that_breaks_its_schema_exits_non_zero_naming_the_problem(
     last = error_lines(result.stderr)[-1]
     assert "target-dialfire-sql: the input was refused" in last
     assert "'viel' is not of type 'number'" in last
+
+
+@pytest.mark.mariadb
+def test_the_old_tools_mysql_url_loads_into_mariadb(
+    tmp_path: Path, mariadb_database: MariaDBDatabase
+) -> None:
+    """`--url mysql://user@host:3306/db` from dbsync2 works unchanged, twice (an upsert)."""
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({
+        "url": f"mysql://root@127.0.0.1:3306/{mariadb_database.name}", "table_prefix": "dfire_",
+    }))
+    changed = {"type": "RECORD", "stream": "contacts",
+               "record": {"$id": "A1", "Tätigkeit": "Geschäftsführung"}}
+    for messages in ([*MESSAGES], [MESSAGES[0], changed, MESSAGES[2]]):
+        result = run_target(["--config", str(config)], messages)
+        assert result.returncode == 0, result.stderr
+        assert printed_states(result.stdout) == [MESSAGES[2]["value"]]
+    with mariadb_database.engine.connect() as connection:
+        stored = connection.exec_driver_sql(
+            "SELECT `$id`, `Tätigkeit` FROM dfire_contacts"
+        ).fetchall()
+    assert [tuple(row) for row in stored] == [("A1", "Geschäftsführung")]

@@ -344,6 +344,21 @@ def test_old_tool_columns_too_narrow_are_widened(mariadb: Destination) -> None:
     assert types["Umsatz"] == "decimal(38,18)"
 
 
+def test_a_key_longer_than_an_existing_key_column_is_refused_not_cut(
+    mariadb: Destination,
+) -> None:
+    with mariadb.engine.begin() as connection:
+        connection.exec_driver_sql(
+            "CREATE TABLE contacts (`$id` VARCHAR(16) NOT NULL PRIMARY KEY, `Tätigkeit` TEXT)"
+        )
+    with pytest.raises(LoadError) as error:
+        load(mariadb, [schema("contacts", CONTACT, ["$id"]),
+                       record("contacts", {"$id": "K" * 20, "Tätigkeit": "x"})])
+    assert "column '$id'" in str(error.value)
+    assert "a key of 20 characters does not fit the key column's 16" in str(error.value)
+    assert rows(mariadb, "contacts", "$id") == []
+
+
 def test_a_value_the_database_refuses_names_table_key_and_reason(mariadb: Destination) -> None:
     """Strict mode: an out-of-range value is refused, never clipped, and the row is named."""
     with mariadb.engine.begin() as connection:
