@@ -17,6 +17,11 @@ root=$PWD
 say() { printf '== %s\n' "$*"; }
 fail() { printf 'quickstart: %s\n' "$*" >&2; exit 1; }
 
+if [[ -n "${TAP_DIALFIRE_CAMPAIGN_ID:-}${TAP_DIALFIRE_CAMPAIGN_TOKEN:-}" \
+      && ( -z "${TAP_DIALFIRE_CAMPAIGN_ID:-}" || -z "${TAP_DIALFIRE_CAMPAIGN_TOKEN:-}" ) ]]; then
+  fail "only one of TAP_DIALFIRE_CAMPAIGN_ID and TAP_DIALFIRE_CAMPAIGN_TOKEN is set; set both to sync a real campaign, or neither to try the sandbox"
+fi
+
 say "installing the project into .venv (scripts/setup.sh)"
 bash scripts/setup.sh
 export PATH="$root/.venv/bin:$PATH"
@@ -31,39 +36,38 @@ run_args=()
 if [[ -n "${TAP_DIALFIRE_CAMPAIGN_ID:-}" && -n "${TAP_DIALFIRE_CAMPAIGN_TOKEN:-}" ]]; then
   db=${QUICKSTART_DB:-output/dialfire.db}
   say "syncing Dialfire campaign ${TAP_DIALFIRE_CAMPAIGN_ID} into ${db}"
-elif [[ -n "${TAP_DIALFIRE_CAMPAIGN_ID:-}" || -n "${TAP_DIALFIRE_CAMPAIGN_TOKEN:-}" ]]; then
-  fail "only one of TAP_DIALFIRE_CAMPAIGN_ID and TAP_DIALFIRE_CAMPAIGN_TOKEN is set; set both to sync a real campaign, or neither to try the sandbox"
 else
   db=${QUICKSTART_DB:-output/dialfire-sandbox.db}
-  port=$(python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-  campaign=QUICKSTARTDEMO234
   token=quickstart-sandbox-token
   log=output/sandbox.log
-  say "no campaign in the environment: starting the Dialfire sandbox on 127.0.0.1:${port}"
-  dialfire-sandbox serve --port "$port" --seed "${QUICKSTART_SEED:-7}" \
-    --contacts "${QUICKSTART_CONTACTS:-200}" --campaign "$campaign" --token "$token" >"$log" 2>&1 &
+  say "no campaign in the environment: starting the Dialfire sandbox (demo data) on 127.0.0.1"
+  dialfire-sandbox serve --port 0 --seed "${QUICKSTART_SEED:-7}" \
+    --contacts "${QUICKSTART_CONTACTS:-200}" --token "$token" >"$log" 2>&1 &
   sandbox_pid=$!
   trap 'kill "$sandbox_pid" 2>/dev/null || true; wait "$sandbox_pid" 2>/dev/null || true' EXIT
-  export TAP_DIALFIRE_API_URL="http://127.0.0.1:${port}"
-  export TAP_DIALFIRE_CAMPAIGN_ID=$campaign TAP_DIALFIRE_CAMPAIGN_TOKEN=$token
-  python - "$sandbox_pid" <<'PY' || { tail -n 20 "$log" >&2; fail "the sandbox did not start (its log is above)"; }
-import os, sys, time, urllib.request
-pid = int(sys.argv[1])
-url = f"{os.environ['TAP_DIALFIRE_API_URL']}/api/campaigns/{os.environ['TAP_DIALFIRE_CAMPAIGN_ID']}/fields/list"
-request = urllib.request.Request(url, headers={"Authorization": f"Bearer {os.environ['TAP_DIALFIRE_CAMPAIGN_TOKEN']}"})
+  # `serve` prints {"url": ..., "campaign_id": ...} once it listens; wait for that line.
+  sandbox=$(python - "$sandbox_pid" "$log" <<'PY'
+import json, os, sys, time
+pid, log = int(sys.argv[1]), sys.argv[2]
 deadline = time.monotonic() + 30
 while time.monotonic() < deadline:
+    with open(log, encoding="utf-8") as lines:
+        for line in lines:
+            if line.startswith("{"):
+                info = json.loads(line)
+                print(info["url"], info["campaign_id"])
+                sys.exit(0)
     try:
         os.kill(pid, 0)
     except OSError:
         sys.exit(1)  # the sandbox process exited
-    try:
-        with urllib.request.urlopen(request, timeout=2):
-            sys.exit(0)
-    except OSError:
-        time.sleep(0.2)
+    time.sleep(0.1)
 sys.exit(1)
 PY
+  ) || { tail -n 20 "$log" >&2; fail "the sandbox did not start (its log is above)"; }
+  read -r sandbox_url campaign <<<"$sandbox"
+  export TAP_DIALFIRE_API_URL=$sandbox_url
+  export TAP_DIALFIRE_CAMPAIGN_ID=$campaign TAP_DIALFIRE_CAMPAIGN_TOKEN=$token
   # The demo never shares a position with a real campaign, and starts over every time.
   rm -f "$db"
   run_args=(--state-id-suffix sandbox --full-refresh)
