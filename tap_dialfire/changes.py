@@ -8,9 +8,17 @@
   since the day of that re-list: the safety net for changes the feed cannot show (section 7 of
   the API contract).
 
-The state is constant-size: ``{"feed_position": ts, "last_relist": ts}``. The new values are the
-server's time (HTTP ``Date``) of this run's first response, so whatever changes while the run
-reads is read again next time; the caller stores them only after every contact was emitted.
+The state is constant-size: ``{"feed_position": ts, "last_relist": ts, "open_calls_since": ts}``.
+The new positions are the server's time (HTTP ``Date``) of this run's first response, so whatever
+changes while the run reads is read again next time; the caller stores them only after every
+contact was emitted.
+
+``open_calls_since`` is the ``fired`` of the oldest transaction emitted with a call still in
+progress (no ``disconnected``). If the feed compares ``from`` with ``fired`` (unknown, section 7),
+a call that ends later than ``lookback_minutes`` after it started would otherwise leave the
+window; so later runs read the feed from ``min(feed_position - lookback, open_calls_since)``.
+Such contacts are fetched again on every run until their calls end (then the value moves on), at
+most for ``OPEN_CALL_HORIZON_HOURS``.
 """
 
 from __future__ import annotations
@@ -28,6 +36,10 @@ logger = logging.getLogger("tap-dialfire.changes")
 
 FEED_POSITION = "feed_position"
 LAST_RELIST = "last_relist"
+OPEN_CALLS_SINCE = "open_calls_since"
+OPEN_CALL_HORIZON_HOURS = 24
+"""A call without ``disconnected`` older than this (by the server's clock) no longer holds the
+feed window open: it is taken as abandoned, and the periodic re-list remains its safety net."""
 
 
 def feed_timestamp(value: dt.datetime) -> str:
@@ -75,21 +87,26 @@ class ContactsBookmark:
 
     feed_position: dt.datetime | None = None
     last_relist: dt.datetime | None = None
+    open_calls_since: dt.datetime | None = None
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any]) -> ContactsBookmark:
         return cls(
             feed_position=parse_timestamp(state.get(FEED_POSITION)),
             last_relist=parse_timestamp(state.get(LAST_RELIST)),
+            open_calls_since=parse_timestamp(state.get(OPEN_CALLS_SINCE)),
         )
 
-    def to_state(self) -> dict[str, str]:
-        result: dict[str, str] = {}
-        if self.feed_position is not None:
-            result[FEED_POSITION] = format_datetime(self.feed_position)
-        if self.last_relist is not None:
-            result[LAST_RELIST] = format_datetime(self.last_relist)
-        return result
+    def to_state(self) -> dict[str, str | None]:
+        """Always the same keys (``open_calls_since`` is null when no call is open)."""
+        def text(value: dt.datetime | None) -> str | None:
+            return None if value is None else format_datetime(value)
+
+        return {
+            FEED_POSITION: text(self.feed_position),
+            LAST_RELIST: text(self.last_relist),
+            OPEN_CALLS_SINCE: text(self.open_calls_since),
+        }
 
 
 @dataclass(frozen=True)
@@ -129,15 +146,25 @@ class ContactSelection:
         self.stats = SelectionStats()
         self.started_at: dt.datetime | None = None  # server time of the first response
         self._seen_ids: set[str] = set()
+        self._oldest_open: dt.datetime | None = None
 
     @property
     def is_first_run(self) -> bool:
         return self.bookmark.feed_position is None
 
     def feed_from(self) -> dt.datetime:
-        """Where the change feed is read from: the bookmark minus the look-back."""
+        """Where the change feed is read from: the bookmark minus the look-back, or the oldest
+        call still open at the last run, whichever is earlier."""
         assert self.bookmark.feed_position is not None
-        return self.bookmark.feed_position - dt.timedelta(minutes=self.settings.lookback_minutes)
+        start = self.bookmark.feed_position - dt.timedelta(minutes=self.settings.lookback_minutes)
+        open_since = self.bookmark.open_calls_since
+        return min(start, open_since) if open_since is not None else start
+
+    def note_open_call(self, fired: str | None) -> None:
+        """An emitted transaction has a call without ``disconnected``: keep the feed open."""
+        when = parse_timestamp(fired)
+        if when is not None and (self._oldest_open is None or when < self._oldest_open):
+            self._oldest_open = when
 
     def relist_due(self, now: dt.datetime) -> bool:
         """A later run re-lists when the last re-list is older than the interval (0 = never)."""
@@ -179,7 +206,13 @@ class ContactSelection:
         """The bookmark to store once every contact of this run was emitted."""
         position = self.started_at or dt.datetime.now(dt.UTC)
         last_relist = position if self.stats.relisted else self.bookmark.last_relist
-        return ContactsBookmark(feed_position=position, last_relist=last_relist)
+        open_since = self._oldest_open
+        horizon = position - dt.timedelta(hours=OPEN_CALL_HORIZON_HOURS)
+        if open_since is not None and open_since < horizon:
+            open_since = None
+        return ContactsBookmark(
+            feed_position=position, last_relist=last_relist, open_calls_since=open_since
+        )
 
     def _note_time(self, page: Page) -> None:
         if self.started_at is None:

@@ -84,6 +84,16 @@ def fetch_contacts_concurrently(
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+def open_call_fired(rows: ContactRows) -> Iterator[str | None]:
+    """``fired`` of each emitted transaction that has a call still in progress."""
+    open_transactions = {
+        row["transaction_id"] for row in rows.connections if row.get("disconnected") in (None, "")
+    }
+    for row in rows.transactions:
+        if row["id"] in open_transactions:
+            yield row.get("fired")
+
+
 class DialfireStream(Stream):
     """Shared pieces: the tap's client and row builder."""
 
@@ -138,6 +148,8 @@ class ContactsStream(DialfireStream):
                 continue
             emitted.add(contact_id)
             rows = builder.contact_rows(payload, now_text())
+            for fired in open_call_fired(rows):
+                selection.note_open_call(fired)
             self._log_new_extra_keys(rows.contact, builder.columns.contacts)
             counts["transactions"] += len(rows.transactions)
             counts["connections"] += len(rows.connections)

@@ -53,5 +53,6 @@ def test_state_size_is_the_same_for_1000_and_20000_contacts(
     large = _first_run_state(sandbox_factory(seed=21, contacts=20_000), tmp_path / "large")
     assert _shape(small) == _shape(large)
     assert len(json.dumps(small)) == len(json.dumps(large))
-    assert set(large["bookmarks"]["contacts"]) == {"feed_position", "last_relist"}
+    assert set(large["bookmarks"]["contacts"]) == {
+        "feed_position", "last_relist", "open_calls_since"}
     assert large["bookmarks"]["recordings"] == {}

@@ -159,7 +159,8 @@ def test_first_run_emits_exactly_the_expected_rows_of_every_stream(
     expected = sandbox.expected()
     assert all(expected[s] for s in STREAMS), "the sandbox should populate every stream"
     assert_rows_equal(run, expected)
-    assert sorted(run.state["bookmarks"]["contacts"]) == ["feed_position", "last_relist"]
+    assert sorted(run.state["bookmarks"]["contacts"]) == [
+        "feed_position", "last_relist", "open_calls_since"]
     # Contacts were fetched 20 per request: 60 contacts need 3 fetches.
     assert requests_made(sandbox)["contacts_fetch"] == 3
 
@@ -230,7 +231,8 @@ def test_a_run_with_no_changes_still_emits_state(sandbox: Sandbox, tmp_path: Pat
     second = run_tap(tmp_path, tap_config(sandbox), state=first.state)
     assert second.returncode == 0, second.stderr[-3000:]
     assert second.states, "a run without changes must still emit STATE"
-    assert set(second.state["bookmarks"]["contacts"]) == {"feed_position", "last_relist"}
+    assert set(second.state["bookmarks"]["contacts"]) == {
+        "feed_position", "last_relist", "open_calls_since"}
 
 
 def test_relist_runs_when_due_and_keeps_rows_exact(sandbox: Sandbox, tmp_path: Path) -> None:
@@ -324,3 +326,55 @@ def test_schemas_ship_with_the_package_and_declare_types() -> None:
     assert transactions["fired"]["format"] == "date-time"
     assert transactions["sequence_nr"]["type"] == ["integer", "null"]
     assert list(transactions)[-2:] == ["$extra", "$changed"]
+
+
+# --------------------------------------------------------------------------- section 7 unknowns
+
+
+@pytest.mark.parametrize("call_data_moves_contact", [True, False])
+def test_calls_that_end_long_after_they_fired_are_not_lost(
+    sandbox_factory: Callable[..., Sandbox], tmp_path: Path, call_data_moves_contact: bool
+) -> None:
+    """The feed compares `from` with `fired` (the sandbox's default) and re-listing is off: a
+    call that started in one run's window and ends two windows later must still arrive."""
+    sb = sandbox_factory(seed=9, contacts=60, feed_time="fired",
+                         call_data_moves_contact=call_data_moves_contact)
+    config = tap_config(sb, relist_interval_hours=0, lookback_minutes=5)
+    run = run_tap(tmp_path, config)
+    table = accumulate({}, run)
+    assert run.state["bookmarks"]["contacts"]["open_calls_since"] is not None
+    state = run.state
+    sb.advance(minutes=30, new_transactions=25, attach_call_data=0, new_contacts=0,
+               new_inbound_calls=0)
+    for attach in (3, 3):
+        run = run_tap(tmp_path, config, state=state)
+        assert run.returncode == 0, run.stderr[-3000:]
+        accumulate(table, run)
+        state = run.state
+        summary = sb.advance(minutes=60, new_transactions=0, attach_call_data=attach,
+                             new_contacts=0, new_inbound_calls=0)
+        assert [x["what"] for x in summary["attached_call_data"]] == ["completed_call"] * attach
+    run = run_tap(tmp_path, config, state=state)
+    accumulate(table, run)
+    assert_rows_equal(table, sb.expected(), streams=CONTACT_STREAMS)
+
+
+def test_a_late_change_to_an_old_transaction_is_caught_by_the_relist(
+    sandbox_factory: Callable[..., Sandbox], tmp_path: Path
+) -> None:
+    """A recording attached weeks after its call is invisible to a `fired`-based feed; the
+    periodic re-list (the contact's changed day moves) brings it in."""
+    sb = sandbox_factory(seed=9, contacts=60, feed_time="fired", call_data_moves_contact=True)
+    config = tap_config(sb, relist_interval_hours=12)
+    first = run_tap(tmp_path, config)
+    table = accumulate({}, first)
+    for _ in range(3):  # complete the calls still open, so attach adds late recordings
+        sb.advance(minutes=1, new_transactions=0, attach_call_data=4, new_contacts=0,
+                   new_inbound_calls=0)
+    summary = sb.advance(minutes=13 * 60, new_transactions=0, attach_call_data=5,
+                         new_contacts=0, new_inbound_calls=0)
+    assert "late_recording" in {x["what"] for x in summary["attached_call_data"]}
+    second = run_tap(tmp_path, config, state=first.state)
+    assert second.returncode == 0, second.stderr[-3000:]
+    accumulate(table, second)
+    assert_rows_equal(table, sb.expected(), streams=CONTACT_STREAMS)

@@ -61,7 +61,7 @@ def test_bookmark_round_trips_through_state() -> None:
     bookmark = ContactsBookmark(feed_position=T0, last_relist=T0 - dt.timedelta(hours=1))
     state = bookmark.to_state()
     assert state == {"feed_position": "2026-03-02T09:00:00.000Z",
-                     "last_relist": "2026-03-02T08:00:00.000Z"}
+                     "last_relist": "2026-03-02T08:00:00.000Z", "open_calls_since": None}
     assert ContactsBookmark.from_state(state) == bookmark
 
 
@@ -103,3 +103,27 @@ def test_relist_interval_zero_turns_relisting_off() -> None:
     selection = select(client, ContactsBookmark(T0, T0), relist_interval_hours=0)
     assert list(selection.contact_ids()) == []
     assert [name for name, _ in client.calls] == ["feed"]
+
+
+def test_an_open_call_holds_the_feed_window_open_until_it_ends() -> None:
+    client = FakeClient([], [["t|m|A"]], T0 + dt.timedelta(hours=1))
+    bookmark = ContactsBookmark(feed_position=T0, last_relist=T0)
+    selection = select(client, bookmark, lookback_minutes=5)
+    list(selection.contact_ids())
+    selection.note_open_call("2026-03-02T08:30:00.000Z")
+    selection.note_open_call("2026-03-02T08:40:00.000Z")
+    nxt = selection.next_bookmark()
+    assert nxt.open_calls_since == dt.datetime(2026, 3, 2, 8, 30, tzinfo=dt.UTC)
+
+    again = select(FakeClient([], [[]], T0), nxt, lookback_minutes=5)
+    list(again.contact_ids())
+    assert again.client.calls[0][1]["from_"] == "2026-03-02T08:30:00.000"  # type: ignore[attr-defined]
+    assert again.next_bookmark().open_calls_since is None, "no open call seen: the window moves on"
+
+
+def test_an_open_call_older_than_the_horizon_no_longer_holds_the_window() -> None:
+    client = FakeClient([], [[]], T0 + dt.timedelta(hours=30))
+    selection = select(client, ContactsBookmark(feed_position=T0, last_relist=T0))
+    list(selection.contact_ids())
+    selection.note_open_call("2026-03-02T08:30:00.000Z")
+    assert selection.next_bookmark().open_calls_since is None
