@@ -27,7 +27,7 @@ COUNT_LINE = re.compile(r"^\s+(\w+)\s+(\d+)$", re.MULTILINE)
 
 
 def quickstart(
-    project: MeltanoProject, tmp_path: Path, what: str, *, check: bool = True, **env: str
+    project: MeltanoProject, tmp_path: Path, what: str, env: dict[str, str], check: bool = True
 ) -> subprocess.CompletedProcess[str]:
     environment = project.environment(tmp_path / "meltano-state.db", env)
     return run_timed(["bash", str(REPO_ROOT / "scripts/quickstart.sh")], env=environment,
@@ -52,7 +52,7 @@ def test_quickstart_syncs_the_sandbox_into_sqlite_and_prints_row_counts_twice_in
         wanted = expected_counts(same_world)
     for attempt in ("first", "second"):
         result = quickstart(meltano_project, tmp_path, f"quickstart.sh, sandbox ({attempt} run)",
-                            QUICKSTART_DB=str(db), QUICKSTART_CONTACTS="30")
+                            {"QUICKSTART_DB": str(db), "QUICKSTART_CONTACTS": "30"})
         printed = {table: int(n) for table, n in COUNT_LINE.findall(result.stdout)}
         assert printed == wanted, result.stdout
         assert counts_in(db) == wanted
@@ -70,7 +70,7 @@ def test_quickstart_with_a_campaign_in_the_environment_syncs_that_campaign(
             "TAP_DIALFIRE_CAMPAIGN_TOKEN": campaign.token,
             "QUICKSTART_DB": str(db),
         }
-        result = quickstart(meltano_project, tmp_path, "quickstart.sh, campaign (first run)", **env)
+        result = quickstart(meltano_project, tmp_path, "quickstart.sh, campaign (first run)", env)
         assert f"syncing Dialfire campaign {campaign.campaign_id}" in result.stdout
         assert "starting the Dialfire sandbox" not in result.stdout
         assert counts_in(db) == expected_counts(campaign)
@@ -79,7 +79,7 @@ def test_quickstart_with_a_campaign_in_the_environment_syncs_that_campaign(
         # Run again after the campaign changed: incremental, from the state of the first run.
         campaign.advance(minutes=5, new_transactions=8, new_contacts=2, new_inbound_calls=2)
         campaign.reset_stats()
-        quickstart(meltano_project, tmp_path, "quickstart.sh, campaign (second run)", **env)
+        quickstart(meltano_project, tmp_path, "quickstart.sh, campaign (second run)", env)
         assert campaign.stats()["requests"]["contacts_list"] == 0
         assert counts_in(db) == expected_counts(campaign)
 
@@ -88,8 +88,8 @@ def test_quickstart_refuses_half_a_campaign_with_one_clear_line(
     meltano_project: MeltanoProject, tmp_path: Path
 ) -> None:
     result = quickstart(meltano_project, tmp_path, "quickstart.sh, id without token",
-                        check=False, TAP_DIALFIRE_CAMPAIGN_ID="ABCDEFGHJKLMNPQR",
-                        QUICKSTART_DB=str(tmp_path / "never.db"))
+                        {"TAP_DIALFIRE_CAMPAIGN_ID": "ABCDEFGHJKLMNPQR",
+                         "QUICKSTART_DB": str(tmp_path / "never.db")}, check=False)
     assert result.returncode != 0
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("quickstart: only one of TAP_DIALFIRE_CAMPAIGN_ID"), result.stderr
