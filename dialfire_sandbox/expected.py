@@ -95,6 +95,8 @@ def _normalise_datetime(value: Any) -> str:
                           tzinfo=UTC)
     except ValueError:
         raise _Uncoercible from None
+    if zone == "Z" and fraction is not None and len(fraction) == 3:
+        return str(match.group(0))  # already the normal form (and a valid date)
     micros = int((fraction or "0").ljust(9, "0")[:6])
     moment += timedelta(microseconds=micros)
     if zone and zone != "Z":

@@ -29,8 +29,9 @@ def hashed_id(*parts: object) -> str:
 
 def iso_ms(ms: int) -> str:
     """Milliseconds since the epoch as the API prints them: `2021-09-02T15:34:39.960Z`."""
-    moment = _EPOCH + timedelta(milliseconds=ms)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+    m = _EPOCH + timedelta(milliseconds=ms)
+    return (f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:"
+            f"{m.second:02d}.{ms % 1000:03d}Z")
 
 
 def to_ms(moment: datetime) -> int:
