@@ -28,7 +28,7 @@ from tap_dialfire.rows import (
     columns_from_schema,
     custom_fields,
 )
-from tap_dialfire.schemas import base_schema, contacts_schema
+from tap_dialfire.stream_schemas import base_schema, contacts_schema
 from tap_dialfire.streams import (
     ConnectionsStream,
     ContactsStream,

@@ -320,7 +320,7 @@ def test_a_new_custom_field_appears_as_a_column_on_the_next_run(
 
 
 def test_schemas_ship_with_the_package_and_declare_types() -> None:
-    from tap_dialfire.schemas import base_schema
+    from tap_dialfire.stream_schemas import base_schema
 
     transactions = base_schema("transactions")["properties"]
     assert transactions["fired"]["format"] == "date-time"

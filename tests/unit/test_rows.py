@@ -16,7 +16,7 @@ from tap_dialfire.rows import (
     custom_fields,
     normalize_datetime,
 )
-from tap_dialfire.schemas import base_schema, contacts_schema
+from tap_dialfire.stream_schemas import base_schema, contacts_schema
 
 CONTACT_ID = "ABCDEFGHJKLMNPQR"
 
