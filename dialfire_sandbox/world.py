@@ -794,7 +794,9 @@ class World:
             call_ms + rng.randint(5_000, 60_000)
         )
         task = rng.choice(TASKS[:4])
-        known = self.total_contacts > 0 and rng.random() < 0.7
+        # Seeded calls name seeded contacts only, so new contacts never rewrite old calls.
+        population = self.seeded_contacts if j < self.seeded_inbound else self.total_contacts
+        known = population > 0 and rng.random() < 0.7
         login = rng.choice(_USERS)[0]
         return {
             "id": hashed_id("inbound", self.seed, j),
@@ -802,7 +804,7 @@ class World:
             "campaign_id": self.campaign_id,
             "task_id": self.task_id(task),
             "task_name": task,
-            "contact_id": self.contact_id(rng.randrange(self.total_contacts)) if known else "",
+            "contact_id": self.contact_id(rng.randrange(population)) if known else "",
             "calling_number": f"+49{rng.randint(30, 99)}{rng.randint(100000, 9999999)}",
             "called_number": "+4930555000",
             "call_time": iso_ms(call_ms),

@@ -109,6 +109,7 @@ def test_feed_time_modified_lists_updated_transactions_in_the_new_window(
 
 def test_new_contacts_inbound_calls_and_field(sandbox: Sandbox, sandbox_http: SandboxHTTP) -> None:
     field = {"name": "Kündigungsgrund / Notiz", "fieldType": "text"}
+    calls_before = sandbox_http.get("inbound/calls/").json()["results"]
     summary = sandbox.advance(minutes=10, new_transactions=5, attach_call_data=0,
                               new_contacts=3, new_inbound_calls=4, new_field=field)
     assert summary["new_field"] == field["name"]
@@ -126,6 +127,7 @@ def test_new_contacts_inbound_calls_and_field(sandbox: Sandbox, sandbox_http: Sa
              for c in p["results"]]
     assert {c["id"] for c in calls} == set(summary["new_inbound_calls"])
     assert all(summary["from"] <= c["call_time"] < summary["to"] for c in calls)
+    assert sandbox_http.get("inbound/calls/").json()["results"][:20] == calls_before
     expected = sandbox.expected()
     assert len(expected["contacts"]) == 63 and len(expected["inbound_calls"]) == 24
     assert all(field["name"] in row for row in expected["contacts"])
