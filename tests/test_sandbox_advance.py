@@ -188,3 +188,23 @@ def test_legacy_feed_entries_carry_a_fourth_part(sandbox_factory: Callable[..., 
         if cid in contacts:
             log_index, tx_index = map(int, position.split(","))
             assert contacts[cid]["$task_log"][log_index]["transactions"][tx_index]["fired"] == fired
+
+
+def test_paging_merges_seeded_and_changed_transactions_in_order(
+    sandbox_factory: Callable[..., Sandbox],
+) -> None:
+    for feed_time in ("fired", "modified"):
+        sb = sandbox_factory(seed=8, contacts=60, feed_time=feed_time)
+        for _ in range(3):
+            sb.advance(minutes=3, new_transactions=8, attach_call_data=3, new_contacts=2)
+        http = SandboxHTTP(sb)
+        whole = http.feed(**EARLY)
+        assert http.feed(**EARLY, limit=7) == whole
+        assert len(whole) == len(set(whole)) == sum(
+            len(sb.world.transactions_of(sb.world.contact(i)))
+            for i in range(sb.world.total_contacts))
+        if feed_time == "fired":
+            fired = [e.split("|")[0] for e in whole]
+            assert fired == sorted(fired)
+        hi = http.feed(**EARLY, hi="true", tasks="fc_")
+        assert http.feed(**EARLY, hi="true", tasks="fc_", limit=5) == hi
