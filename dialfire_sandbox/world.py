@@ -430,7 +430,7 @@ class World:
         if idx % 3 == 0:
             values[DELETED_FIELD] = f"K-{rng.randint(10000, 99999)}"
         for name in added:
-            values[name] = maybe(f"{rng.choice(_SENTENCES)} / {name}", 0.9)
+            values[name] = self._added_field_value(idx, name)
         return values
 
     def _build_transaction(
@@ -630,8 +630,19 @@ class World:
         state.payload["$version"] = hashed_id("version", self.seed, idx, state.rev)
         for name in self.added_fields:
             if name not in state.payload:
-                rng = self._rng("added-field", idx, name)
-                state.payload[name] = f"{rng.choice(_SENTENCES)} / {name}"
+                state.payload[name] = self._added_field_value(idx, name)
+
+    def _added_field_value(self, idx: int, name: str) -> Any:
+        """A value for a field added by `advance`, of the field's type (numbers for `number`)."""
+        rng = self._rng("added-field", idx, name)
+        kind = next((f.get("fieldType") for f in self.fields if f["name"] == name), "text")
+        if rng.random() < 0.1:
+            return ""
+        if kind == "number":
+            return rng.randint(0, 500) if rng.random() < 0.5 else rng.randint(1, 9999) / 8 + 0.01
+        if kind == "checkbox":
+            return rng.choice(["true", "false"])
+        return f"{rng.choice(_SENTENCES)} / {name}"
 
     # ------------------------------------------------------------------ feed
     def feed(

@@ -208,3 +208,17 @@ def test_paging_merges_seeded_and_changed_transactions_in_order(
             assert fired == sorted(fired)
         hi = http.feed(**EARLY, hi="true", tasks="fc_")
         assert http.feed(**EARLY, hi="true", tasks="fc_", limit=5) == hi
+
+
+def test_a_new_number_field_gets_numbers(sandbox: Sandbox, sandbox_http: SandboxHTTP) -> None:
+    summary = sandbox.advance(minutes=5, new_transactions=10, attach_call_data=0, new_contacts=3,
+                              new_inbound_calls=0,
+                              new_field={"name": "Auftragswert (€)", "fieldType": "number"})
+    changed = [t["contact_id"] for t in summary["new_transactions"]] + summary["new_contacts"]
+    values = [c["Auftragswert (€)"] for c in sandbox_http.post_contacts(sorted(set(changed)))
+              .json()]
+    assert values and all(isinstance(v, int | float) or v == "" for v in values)
+    assert any(isinstance(v, int | float) for v in values)
+    rows = sandbox.expected()["contacts"]
+    assert all(r["Auftragswert (€)"] is None or isinstance(r["Auftragswert (€)"], int | float)
+               for r in rows)
