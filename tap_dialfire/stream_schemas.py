@@ -48,11 +48,16 @@ def base_schema(stream: str) -> dict[str, Any]:
 
 def contacts_schema(custom: Mapping[str, Kind]) -> dict[str, Any]:
     """The contacts schema with one column per custom field, before ``$extra``/``$changed``."""
-    schema = base_schema("contacts")
-    properties: dict[str, Any] = schema["properties"]
+    return with_custom_fields(base_schema("contacts"), custom)
+
+
+def with_custom_fields(schema: Mapping[str, Any], custom: Mapping[str, Kind]) -> dict[str, Any]:
+    """A copy of a contacts schema with the custom fields it lacks added (existing ones kept)."""
+    result: dict[str, Any] = copy.deepcopy(dict(schema))
+    properties: dict[str, Any] = result.setdefault("properties", {})
     tail = {name: properties.pop(name) for name in BOOKKEEPING_COLUMNS if name in properties}
     for name, kind in custom.items():
         if name not in properties:
             properties[name] = dict(_JSON_TYPES.get(kind, _JSON_TYPES["string"]))
     properties.update(tail)
-    return schema
+    return result

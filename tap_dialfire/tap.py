@@ -15,6 +15,7 @@ from typing import Any
 import click
 from singer_sdk import Stream, Tap
 from singer_sdk import typing as th
+from singer_sdk.singerlib import Catalog
 
 from tap_dialfire.changes import SelectionSettings, parse_timestamp
 from tap_dialfire.client import DialfireClient, DialfireError
@@ -28,7 +29,7 @@ from tap_dialfire.rows import (
     columns_from_schema,
     custom_fields,
 )
-from tap_dialfire.stream_schemas import base_schema, contacts_schema
+from tap_dialfire.stream_schemas import base_schema, contacts_schema, with_custom_fields
 from tap_dialfire.streams import (
     ConnectionsStream,
     ContactsStream,
@@ -249,6 +250,30 @@ class TapDialfire(Tap):
             RecordingsStream(self, schema=base_schema("recordings")),
             InboundCallsStream(self, schema=base_schema("inbound_calls")),
         ]
+
+    def setup_mapper(self) -> None:
+        """Before the mapper reads an input catalog, add the custom fields created since it was
+        made, so a new field arrives as a column even with a cached catalog (Meltano caches
+        it). Fields the catalog already has keep their metadata and selection."""
+        self._add_new_custom_fields_to_catalog()
+        super().setup_mapper()
+
+    def _add_new_custom_fields_to_catalog(self) -> None:
+        catalog = self.input_catalog
+        entry = catalog.get_stream("contacts") if catalog is not None else None
+        if catalog is None or entry is None or not entry.schema.properties:
+            return
+        schema = entry.schema.to_dict()
+        merged = with_custom_fields(schema, custom_fields(self.client.fields()))
+        added = [name for name in merged["properties"] if name not in schema["properties"]]
+        if not added:
+            return
+        self.logger.info("New custom fields since the catalog was made: %s", ", ".join(added))
+        catalog_dict = catalog.to_dict()
+        for stream in catalog_dict["streams"]:
+            if stream["tap_stream_id"] == "contacts":
+                stream["schema"] = merged
+        self._input_catalog = Catalog.from_dict(catalog_dict)
 
     def _contacts_schema(self) -> dict[str, Any]:
         catalog = self.input_catalog

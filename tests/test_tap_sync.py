@@ -378,3 +378,33 @@ def test_a_late_change_to_an_old_transaction_is_caught_by_the_relist(
     assert second.returncode == 0, second.stderr[-3000:]
     accumulate(table, second)
     assert_rows_equal(table, sb.expected(), streams=CONTACT_STREAMS)
+
+
+def test_a_new_custom_field_becomes_a_column_even_with_a_cached_catalog(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    discovered = run_tap(tmp_path, tap_config(sandbox), args=("--discover",))
+    catalog = json.loads(discovered.stdout)
+    for entry in catalog["streams"]:  # deselect one existing field: it must stay deselected
+        for metadata in entry["metadata"]:
+            if metadata["breadcrumb"] == ["properties", "Kommentar"]:
+                metadata["metadata"]["selected"] = False
+    (tmp_path / "catalog.json").write_text(json.dumps(catalog))
+    args = ("--catalog", str(tmp_path / "catalog.json"))
+    first = run_tap(tmp_path, tap_config(sandbox), args=args)
+    assert first.returncode == 0, first.stderr[-3000:]
+
+    sandbox.advance(minutes=5, new_transactions=10, new_contacts=0,
+                    new_field={"name": "Lieblingsfarbe", "fieldType": "number"})
+    second = run_tap(tmp_path, tap_config(sandbox), state=first.state, args=args)
+    assert second.returncode == 0, second.stderr[-3000:]
+    properties = second.schemas["contacts"][0]["properties"]
+    assert properties["Lieblingsfarbe"]["type"] == ["number", "null"]
+    assert "Kommentar" not in properties
+    expected = {row["$id"]: row for row in sandbox.expected()["contacts"]}
+    records = second.records["contacts"]
+    assert any(r.get("Lieblingsfarbe") is not None for r in records)
+    for record in records:
+        assert "Kommentar" not in record
+        want = {k: v for k, v in expected[record["$id"]].items() if k != "Kommentar"}
+        assert {k: v for k, v in record.items() if k != "$changed"} == want
