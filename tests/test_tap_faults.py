@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import signal
+import subprocess
 import time
 from pathlib import Path
 
 from dialfire_sandbox import Sandbox
-from tests.test_tap_sync import accumulate, assert_rows_equal, run_tap, tap_config
+from tests.test_tap_sync import TAP, TapRun, accumulate, assert_rows_equal, run_tap, tap_config
 
 
 def test_5xx_429_drops_and_latency_are_retried_and_rows_stay_exact(
@@ -78,3 +81,48 @@ def test_a_slow_api_times_out_and_is_retried(sandbox: Sandbox, tmp_path: Path) -
     assert run.returncode == 0, run.stderr[-3000:]
     assert "no answer within 1 s" in run.stderr
     assert_rows_equal(run, sandbox.expected())
+
+
+def test_a_run_stopped_midway_keeps_the_old_bookmark_and_the_next_run_catches_up(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    first = run_tap(tmp_path, tap_config(sandbox))
+    table = accumulate({}, first)
+    old_bookmark = first.state["bookmarks"]["contacts"]
+    sandbox.advance(minutes=5, new_transactions=80, attach_call_data=4, new_contacts=0)
+    sandbox.add_fault(endpoint="contacts_fetch", kind="latency", latency_ms=400, count=100)
+
+    config_path = tmp_path / "stopped-config.json"
+    state_path = tmp_path / "stopped-state.json"
+    config_path.write_text(json.dumps(tap_config(sandbox, max_workers=1)))
+    state_path.write_text(json.dumps(first.state))
+    process = subprocess.Popen(
+        [TAP, "--config", str(config_path), "--state", str(state_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    assert process.stdout is not None
+    lines: list[str] = []
+    for line in process.stdout:
+        lines.append(line)
+        if line.startswith('{"type":"RECORD","stream":"contacts"'):
+            process.send_signal(signal.SIGTERM)  # stop after the first contact
+            break
+    lines += process.stdout.readlines()
+    process.wait(timeout=30)  # singer-sdk exits 0 after a graceful SIGTERM
+    messages = [json.loads(line) for line in lines if line.startswith('{"type"')]
+    states = [m["value"] for m in messages if m["type"] == "STATE"]
+    assert states, "the tap writes its state when it is terminated"
+    for state in states:
+        assert state["bookmarks"]["contacts"] == old_bookmark
+    stopped = TapRun(0, "", "", states=states)
+    for message in messages:
+        if message["type"] == "RECORD":
+            stopped.records.setdefault(message["stream"], []).append(message["record"])
+    accumulate(table, stopped)
+
+    sandbox.clear_faults()
+    resumed = run_tap(tmp_path, tap_config(sandbox), state=states[-1])
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert len(stopped.records["contacts"]) < len(resumed.records["contacts"]), "stopped midway"
+    accumulate(table, resumed)
+    assert_rows_equal(table, sandbox.expected())
