@@ -99,6 +99,7 @@ class ContactsBookmark:
 
     def to_state(self) -> dict[str, str | None]:
         """Always the same keys (``open_calls_since`` is null when no call is open)."""
+
         def text(value: dt.datetime | None) -> str | None:
             return None if value is None else format_datetime(value)
 

@@ -18,8 +18,10 @@ import json
 import logging
 import random
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 
 import requests
@@ -157,6 +159,34 @@ class DialfireClient:
         if not isinstance(body, list):
             raise self._malformed("contacts_fetch", "expected a JSON array of contacts")
         return [item for item in body if isinstance(item, dict)]
+
+    def fetch_contacts_concurrently(
+        self, ids: Iterable[str], *, max_workers: int
+    ) -> Iterator[dict[str, Any]]:
+        """Contacts for ``ids``, 20 per request, at most ``max_workers`` requests in flight.
+
+        ``ids`` is consumed lazily (a listing can page while contacts are fetched); contacts
+        are yielded as their batches complete, in no particular order. The first batch that
+        fails for good raises, and the requests still pending are abandoned.
+        """
+        pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="dialfire-fetch")
+        pending: set[Future[list[dict[str, Any]]]] = set()
+        cancel = threading.Event()
+        iterator = iter(ids)
+        try:
+            while batch := list(islice(iterator, FETCH_BATCH_SIZE)):
+                pending.add(pool.submit(self.fetch_contacts, batch, cancel=cancel))
+                while len(pending) >= max_workers:
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        yield from future.result()
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    yield from future.result()
+        finally:
+            cancel.set()
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def change_feed(
         self,

@@ -17,15 +17,13 @@ import datetime as dt
 import logging
 import threading
 from collections.abc import Iterable, Iterator, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from itertools import islice
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from singer_sdk import Stream, metrics
 from singer_sdk.helpers.conform import TypeConformanceLevel
 
 from tap_dialfire.changes import ContactsBookmark, ContactSelection, parse_timestamp
-from tap_dialfire.client import FETCH_BATCH_SIZE, DialfireClient
 from tap_dialfire.rows import (
     EXTRA,
     ContactRows,
@@ -51,37 +49,21 @@ def now_text() -> str:
     return format_datetime(dt.datetime.now(dt.UTC))
 
 
-def _batches(ids: Iterable[str], size: int) -> Iterator[list[str]]:
-    iterator = iter(ids)
-    while batch := list(islice(iterator, size)):
-        yield batch
+@dataclass
+class RunCounts:
+    """What the contacts stream fetched and emitted this run (for the progress log)."""
 
+    fetched: int = 0
+    emitted: int = 0
+    transactions: int = 0
+    connections: int = 0
+    recordings: int = 0
 
-def fetch_contacts_concurrently(
-    client: DialfireClient, ids: Iterable[str], max_workers: int
-) -> Iterator[dict[str, Any]]:
-    """Contacts for ``ids``, 20 per request, at most ``max_workers`` requests in flight.
-
-    Yields contacts as batches complete (order is not kept). The first failed batch raises
-    and the remaining requests are abandoned.
-    """
-    pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="dialfire-fetch")
-    pending: set[Future[list[dict[str, Any]]]] = set()
-    cancel = threading.Event()
-    try:
-        for batch in _batches(ids, FETCH_BATCH_SIZE):
-            pending.add(pool.submit(client.fetch_contacts, batch, cancel=cancel))
-            while len(pending) >= max_workers:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    yield from future.result()
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                yield from future.result()
-    finally:
-        cancel.set()
-        pool.shutdown(wait=True, cancel_futures=True)
+    def add(self, rows: ContactRows) -> None:
+        self.emitted += 1
+        self.transactions += len(rows.transactions)
+        self.connections += len(rows.connections)
+        self.recordings += len(rows.recordings)
 
 
 def open_call_fired(rows: ContactRows) -> Iterator[str | None]:
@@ -134,15 +116,13 @@ class ContactsStream(DialfireStream):
             if child.selected and isinstance(child, ContactChildStream):
                 child.write_schema_once()
 
-        counts = {"fetched": 0, "emitted": 0, "transactions": 0, "connections": 0}
-        counts["recordings"] = 0
-        max_workers = self.dialfire.max_workers
-        contacts = fetch_contacts_concurrently(
-            self.dialfire.client, selection.contact_ids(), max_workers
+        counts = RunCounts()
+        contacts = self.dialfire.client.fetch_contacts_concurrently(
+            selection.contact_ids(), max_workers=self.dialfire.max_workers
         )
         emitted: set[str] = set()
         for payload in contacts:
-            counts["fetched"] += 1
+            counts.fetched += 1
             contact_id = payload.get("$id")
             if not isinstance(contact_id, str) or not contact_id or contact_id in emitted:
                 continue
@@ -151,13 +131,11 @@ class ContactsStream(DialfireStream):
             for fired in open_call_fired(rows):
                 selection.note_open_call(fired)
             self._log_new_extra_keys(rows.contact, builder.columns.contacts)
-            counts["transactions"] += len(rows.transactions)
-            counts["connections"] += len(rows.connections)
-            counts["recordings"] += len(rows.recordings)
+            counts.add(rows)
+            # singer-sdk syncs the children (get_child_context) before it writes the contact.
             self._children = rows
             yield rows.contact
-            counts["emitted"] += 1
-            if counts["emitted"] % PROGRESS_EVERY == 0:
+            if counts.emitted % PROGRESS_EVERY == 0:
                 self._log_progress(selection, counts)
 
         # Every contact of this run has been written (with its children): move the bookmark.
@@ -170,7 +148,7 @@ class ContactsStream(DialfireStream):
         )
 
     def _log_progress(
-        self, selection: ContactSelection, counts: dict[str, int], *, final: bool = False
+        self, selection: ContactSelection, counts: RunCounts, *, final: bool = False
     ) -> None:
         stats = selection.stats
         self.logger.info(
@@ -180,11 +158,11 @@ class ContactsStream(DialfireStream):
             stats.listed,
             stats.feed_entries,
             stats.feed_duplicates,
-            counts["fetched"],
-            counts["emitted"],
-            counts["transactions"],
-            counts["connections"],
-            counts["recordings"],
+            counts.fetched,
+            counts.emitted,
+            counts.transactions,
+            counts.connections,
+            counts.recordings,
         )
 
     def _log_new_extra_keys(self, contact: Row, declared: Mapping[str, Any]) -> None:
@@ -195,8 +173,8 @@ class ContactsStream(DialfireStream):
                 continue
             self._extra_keys_logged.add(key)
             self.logger.warning(
-                "Contact key %r is not a column of the contacts schema; it is delivered in "
-                "$extra (run discovery again to get it as a column).",
+                "Contact key %r is not a column of the contacts schema (a deleted or unknown "
+                "field); it is delivered in $extra.",
                 key,
             )
 
