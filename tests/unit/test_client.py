@@ -148,3 +148,41 @@ def test_more_than_20_ids_per_fetch_is_refused() -> None:
 
 def test_repr_never_shows_the_token() -> None:
     assert TOKEN not in repr(client("http://127.0.0.1:9"))
+
+
+def test_concurrent_fetches_send_20_ids_each_with_bounded_requests_in_flight() -> None:
+    lock = threading.Lock()
+    in_flight = {"now": 0, "max": 0}
+    batches: list[list[str]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            ids = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            with lock:
+                batches.append(ids)
+                in_flight["now"] += 1
+                in_flight["max"] = max(in_flight["max"], in_flight["now"])
+            time.sleep(0.05)
+            with lock:
+                in_flight["now"] -= 1
+            body = json.dumps([{"$id": i} for i in ids]).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            return None
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        ids = [f"ID{i:03d}" for i in range(130)]
+        got = list(client(f"http://127.0.0.1:{httpd.server_address[1]}")
+                   .fetch_contacts_concurrently(iter(ids), max_workers=3))
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert sorted(c["$id"] for c in got) == ids
+    assert sorted(len(b) for b in batches) == [10, 20, 20, 20, 20, 20, 20]
+    assert in_flight["max"] == 3
