@@ -36,7 +36,7 @@ def test_faults_on_a_later_run_are_retried_and_rows_stay_exact(
 ) -> None:
     first = run_tap(tmp_path, tap_config(sandbox))
     table = accumulate({}, first)
-    sandbox.advance(minutes=5, new_transactions=10, attach_call_data=3, new_contacts=0)
+    sandbox.advance(minutes=5, new_transactions=10, attach_call_data=3, new_contacts=2)
     sandbox.add_fault(endpoint="change_feed", kind="rate_limit", retry_after=0.2, count=2)
     sandbox.add_fault(endpoint="contacts_fetch", kind="drop", count=1)
     sandbox.add_fault(endpoint="contacts_fetch", kind="latency", latency_ms=200, count=3)
@@ -53,7 +53,7 @@ def test_a_5xx_storm_fails_the_run_without_moving_the_bookmark(
     table = accumulate({}, first)
     old_position = first.state["bookmarks"]["contacts"]
 
-    sandbox.advance(minutes=5, new_transactions=80, attach_call_data=4, new_contacts=0)
+    sandbox.advance(minutes=5, new_transactions=80, attach_call_data=4, new_contacts=2)
     # One fetch gets through, then every fetch fails: the run emits part of the contacts.
     sandbox.add_fault(endpoint="contacts_fetch", kind="latency", latency_ms=1, count=1)
     sandbox.add_fault(endpoint="contacts_fetch", kind="error", status=500, count=1000)
@@ -89,7 +89,7 @@ def test_a_run_stopped_midway_keeps_the_old_bookmark_and_the_next_run_catches_up
     first = run_tap(tmp_path, tap_config(sandbox))
     table = accumulate({}, first)
     old_bookmark = first.state["bookmarks"]["contacts"]
-    sandbox.advance(minutes=5, new_transactions=80, attach_call_data=4, new_contacts=0)
+    sandbox.advance(minutes=5, new_transactions=80, attach_call_data=4, new_contacts=2)
     sandbox.add_fault(endpoint="contacts_fetch", kind="latency", latency_ms=400, count=100)
 
     config_path = tmp_path / "stopped-config.json"
