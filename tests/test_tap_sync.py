@@ -405,3 +405,26 @@ def test_a_new_custom_field_becomes_a_column_even_with_a_cached_catalog(
         assert "Kommentar" not in record
         want = {k: v for k, v in expected[record["$id"]].items() if k != "Kommentar"}
         assert {k: v for k, v in record.items() if k != "$changed"} == want
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [{"feed_time": "modified"}, {"legacy_feed_entries": True}, {"malformed_entries": True}],
+    ids=["feed-by-modification-time", "legacy-4-part-entries", "malformed-entries"],
+)
+def test_later_runs_stay_exact_with_each_feed_variant(
+    sandbox_factory: Callable[..., Sandbox], tmp_path: Path, variant: dict[str, Any]
+) -> None:
+    malformed = variant.pop("malformed_entries", False)
+    sb = sandbox_factory(seed=13, contacts=50, **variant)
+    first = run_tap(tmp_path, tap_config(sb))
+    table = accumulate({}, first)
+    sb.advance(minutes=5, new_transactions=15, attach_call_data=4, new_contacts=2)
+    if malformed:
+        sb.add_fault(endpoint="change_feed", kind="malformed", count=1)
+    second = run_tap(tmp_path, tap_config(sb), state=first.state)
+    assert second.returncode == 0, second.stderr[-3000:]
+    accumulate(table, second)
+    assert_rows_equal(table, sb.expected())
+    if malformed:
+        assert "Skipping a malformed change-feed entry" in second.stderr
