@@ -76,9 +76,13 @@ fi
 
 export TARGET_DIALFIRE_SQL_URL="$root/$db"
 [[ "$db" = /* ]] && export TARGET_DIALFIRE_SQL_URL="$db"
+runlog=output/quickstart-run.log
+say "meltano run tap-dialfire target-dialfire-sql (progress: tail -f ${runlog})"
 started=$(date +%s)
-meltano run "${run_args[@]}" tap-dialfire target-dialfire-sql \
-  || fail "meltano run tap-dialfire target-dialfire-sql failed (see the lines above); nothing after the last saved position was lost, run this again once the cause is fixed"
+if ! meltano run "${run_args[@]}" tap-dialfire target-dialfire-sql >"$runlog" 2>&1; then
+  grep -F '[error' "$runlog" | grep -vF 'Block run completed' | cut -c1-400 | tail -n 5 >&2 || true
+  fail "meltano run tap-dialfire target-dialfire-sql failed (errors above, full log in ${runlog}); the saved position only covers stored rows, so fix the cause and run this again"
+fi
 say "done in $(( $(date +%s) - started ))s; rows per table in ${TARGET_DIALFIRE_SQL_URL}:"
 python - "$TARGET_DIALFIRE_SQL_URL" <<'PY'
 import sqlite3, sys

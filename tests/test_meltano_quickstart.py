@@ -94,3 +94,21 @@ def test_quickstart_refuses_half_a_campaign_with_one_clear_line(
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("quickstart: only one of TAP_DIALFIRE_CAMPAIGN_ID"), result.stderr
     assert not (tmp_path / "never.db").exists()
+
+
+def test_quickstart_with_a_wrong_token_says_so_and_never_prints_the_token(
+    meltano_project: MeltanoProject, tmp_path: Path
+) -> None:
+    with Sandbox(seed=32, contacts=5, token="the-right-token") as campaign:
+        env = {
+            "TAP_DIALFIRE_API_URL": campaign.url,
+            "TAP_DIALFIRE_CAMPAIGN_ID": campaign.campaign_id,
+            "TAP_DIALFIRE_CAMPAIGN_TOKEN": "a-wrong-secret-token",
+            "QUICKSTART_DB": str(tmp_path / "refused.db"),
+        }
+        result = quickstart(meltano_project, tmp_path, "quickstart.sh, wrong token", env,
+                            check=False)
+    assert result.returncode != 0
+    assert "refused campaign" in result.stderr and campaign.campaign_id in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("quickstart: meltano run")
+    assert "a-wrong-secret-token" not in result.stdout + result.stderr
