@@ -16,6 +16,8 @@ import yaml
 from tests.support import processes
 from tests.support.processes import REPO_ROOT, VENV_BIN, MeltanoProject, run_timed
 
+pytestmark = [pytest.mark.e2e]
+
 # Fixtures of tests/support/processes.py, until tests/conftest.py registers it as a plugin.
 meltano_project = processes.meltano_project
 meltano_state_db = processes.meltano_state_db
