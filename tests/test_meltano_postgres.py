@@ -44,18 +44,7 @@ RUN = ["run", "tap-dialfire", "target-postgres"]
 def pipeline_env(
     project: MeltanoProject, state_db: Path, sb: Sandbox, schema: PostgresSchema, **extra: str
 ) -> dict[str, str]:
-    """What a user exports: the campaign, its token, the database and the schema."""
-    return project.environment(
-        state_db,
-        {
-            "TAP_DIALFIRE_API_URL": sb.url,
-            "TAP_DIALFIRE_CAMPAIGN_ID": sb.campaign_id,
-            "TAP_DIALFIRE_CAMPAIGN_TOKEN": sb.token,
-            "TARGET_POSTGRES_SQLALCHEMY_URL": schema.url,
-            "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": schema.name,
-            **extra,
-        },
-    )
+    return processes.sync_environment(project, state_db, sb, schema, **extra)
 
 
 def assert_tables_hold_exactly(schema: PostgresSchema, sb: Sandbox) -> dict[str, list[dict]]:

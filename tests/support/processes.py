@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -85,6 +86,28 @@ class MeltanoProject:
     ) -> subprocess.CompletedProcess[str]:
         """Run `meltano <args>` in the project root; fail with its output when it fails."""
         return run_timed([MELTANO, *args], env=env, cwd=self.root, timeout=timeout, check=check)
+
+
+def sync_environment(
+    project: MeltanoProject,
+    state_db: Path,
+    sandbox: Any,
+    schema: Any,
+    **extra: str,
+) -> dict[str, str]:
+    """What a user exports to sync a campaign (a `Sandbox`) into PostgreSQL (a `PostgresSchema`):
+    the campaign, its token, the database and the schema."""
+    return project.environment(
+        state_db,
+        {
+            "TAP_DIALFIRE_API_URL": sandbox.url,
+            "TAP_DIALFIRE_CAMPAIGN_ID": sandbox.campaign_id,
+            "TAP_DIALFIRE_CAMPAIGN_TOKEN": sandbox.token,
+            "TARGET_POSTGRES_SQLALCHEMY_URL": schema.url,
+            "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": schema.name,
+            **extra,
+        },
+    )
 
 
 def run_timed(
