@@ -5,8 +5,8 @@ Meltano system directory (``MELTANO_SYS_DIR_ROOT``), exactly as a fresh clone wo
 developer's own `.meltano/` is never read or changed. Every test then gets its own Meltano system
 database (``MELTANO_DATABASE_URI``), so no state leaks from one test to the next.
 
-Every command's wall time is printed (visible with ``pytest -s`` or ``-rA``) and collected for the
-session summary that `pytest_terminal_summary` prints when this module is registered as a plugin.
+Every command's wall time is printed (visible with ``pytest -s`` or ``-rA``) and listed again in
+an "end-to-end wall times" section at the end of the session's output.
 """
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ WALL_TIMES: list[tuple[str, float]] = []
 
 def record_wall_time(what: str, seconds: float) -> None:
     """Note a command's wall time in the test output and in the session summary."""
-    WALL_TIMES.append((what, seconds))
+    test = os.environ.get("PYTEST_CURRENT_TEST", "").split("::")[-1].split(" ")[0]
+    WALL_TIMES.append((f"{what}  [{test}]" if test else what, seconds))
     print(f"[wall time] {what}: {seconds:.1f}s", flush=True)
 
 
@@ -148,9 +149,13 @@ _INSTALLED: MeltanoProject | None = None
 
 
 @pytest.fixture(scope="session")
-def meltano_project(tmp_path_factory: pytest.TempPathFactory) -> MeltanoProject:
+def meltano_project(
+    tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
+) -> MeltanoProject:
     """`meltano install` once per session, from this repository's meltano.yml only."""
     global _INSTALLED
+    if not pytestconfig.pluginmanager.has_plugin(WallTimeSummary.name):
+        pytestconfig.pluginmanager.register(WallTimeSummary(), WallTimeSummary.name)
     if _INSTALLED is None:
         sys_dir = tmp_path_factory.mktemp("meltano-sys")
         env = clean_environment(
@@ -249,10 +254,15 @@ def background() -> Iterator[list[BackgroundCommand]]:
         command.stop()
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """The wall time of every end-to-end command, so slow runs are visible in every CI log."""
-    if not WALL_TIMES:
-        return
-    terminalreporter.section("end-to-end wall times")
-    for what, seconds in WALL_TIMES:
-        terminalreporter.write_line(f"{seconds:7.1f}s  {what}")
+class WallTimeSummary:
+    """A pytest plugin printing every end-to-end command's wall time at the end of the session,
+    so slow runs are visible in every CI log (registered by the `meltano_project` fixture)."""
+
+    name = "dialfire-e2e-wall-times"
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        if not WALL_TIMES:
+            return
+        terminalreporter.section("end-to-end wall times")
+        for what, seconds in WALL_TIMES:
+            terminalreporter.write_line(f"{seconds:7.1f}s  {what}")
