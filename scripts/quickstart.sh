@@ -35,7 +35,14 @@ mkdir -p output
 run_args=()
 if [[ -n "${TAP_DIALFIRE_CAMPAIGN_ID:-}" && -n "${TAP_DIALFIRE_CAMPAIGN_TOKEN:-}" ]]; then
   db=${QUICKSTART_DB:-output/dialfire.db}
-  say "syncing Dialfire campaign ${TAP_DIALFIRE_CAMPAIGN_ID} into ${db}"
+  if [[ -s "$db" ]]; then
+    say "syncing Dialfire campaign ${TAP_DIALFIRE_CAMPAIGN_ID} into ${db} (changes since the last run)"
+  else
+    # Meltano's saved position only means something for the rows it covers: without the
+    # database file, start over instead of continuing from a position whose rows are gone.
+    run_args=(--full-refresh)
+    say "syncing Dialfire campaign ${TAP_DIALFIRE_CAMPAIGN_ID} into ${db} (everything: no database yet)"
+  fi
 else
   db=${QUICKSTART_DB:-output/dialfire-sandbox.db}
   token=quickstart-sandbox-token

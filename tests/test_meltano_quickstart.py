@@ -79,8 +79,15 @@ def test_quickstart_with_a_campaign_in_the_environment_syncs_that_campaign(
         # Run again after the campaign changed: incremental, from the state of the first run.
         campaign.advance(minutes=5, new_transactions=8, new_contacts=2, new_inbound_calls=2)
         campaign.reset_stats()
-        quickstart(meltano_project, tmp_path, "quickstart.sh, campaign (second run)", env)
+        result = quickstart(meltano_project, tmp_path, "quickstart.sh, campaign (second run)", env)
+        assert "changes since the last run" in result.stdout
         assert campaign.stats()["requests"]["contacts_list"] == 0
+        assert counts_in(db) == expected_counts(campaign)
+
+        # The database file is gone but Meltano's state is not: start over, lose nothing.
+        db.unlink()
+        result = quickstart(meltano_project, tmp_path, "quickstart.sh, campaign (no file)", env)
+        assert "no database yet" in result.stdout
         assert counts_in(db) == expected_counts(campaign)
 
 
