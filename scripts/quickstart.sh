@@ -3,7 +3,8 @@
 # with `meltano run tap-dialfire target-dialfire-sql`, and print how many rows landed per table.
 #
 # - With TAP_DIALFIRE_CAMPAIGN_ID and TAP_DIALFIRE_CAMPAIGN_TOKEN both set, it syncs that real
-#   campaign into output/dialfire.db (incrementally: a second run reads only the change feed).
+#   campaign into output/dialfire.db: everything the first time (or whenever that file is
+#   missing), then only what changed since the last run (the change feed).
 # - With neither set, it starts the local API sandbox on a free loopback port, syncs its demo
 #   campaign into output/dialfire-sandbox.db (fresh on every run, kept apart from real data and
 #   real state), and stops the sandbox again, also on failure or Ctrl-C.
