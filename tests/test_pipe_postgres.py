@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import time
 from pathlib import Path
 
 import pytest
@@ -21,15 +22,18 @@ from tests.support.databases import PostgresSchema
 from tests.support.postgres_rows import STREAMS, differences, loaded_rows
 from tests.support.processes import (
     VENV_BIN,
+    BackgroundCommand,
     MeltanoProject,
     clean_environment,
     run_timed,
+    start_background,
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
 # Fixtures of tests/support/processes.py, until tests/conftest.py registers it as a plugin.
 meltano_project = processes.meltano_project
+background = processes.background
 
 
 def target_config(schema: PostgresSchema, prefix: str = "dfire_") -> dict:
@@ -93,3 +97,49 @@ def test_shell_pipe_loads_the_expected_rows_and_resumes_from_its_state_file(
         resumed = json.loads((tmp_path / "state.json").read_text())
         assert resumed["bookmarks"]["contacts"]["feed_position"] > \
             state["bookmarks"]["contacts"]["feed_position"]
+
+
+def test_shell_pipe_with_its_tap_killed_keeps_the_old_state_file_and_the_next_run_catches_up(
+    meltano_project: MeltanoProject,
+    postgres_schema: PostgresSchema,
+    tmp_path: Path,
+    background: list[BackgroundCommand],
+) -> None:
+    target = meltano_project.plugin_executable("loaders", "target-postgres")
+    tap = shlex.quote(str(VENV_BIN / "tap-dialfire"))
+    (tmp_path / "target.json").write_text(json.dumps(target_config(postgres_schema)))
+    with Sandbox(seed=22, contacts=30) as sb:
+        (tmp_path / "tap.json").write_text(json.dumps(
+            {"api_url": sb.url, "campaign_id": sb.campaign_id, "campaign_token": sb.token,
+             "max_workers": 1}
+        ))
+        env = clean_environment()
+        run_timed(["bash", "-c", pipe_line(f"{tap} --config tap.json", target, tmp_path, False)],
+                  env=env, timeout=300, what="tap-dialfire | target-postgres (first run)")
+        saved = (tmp_path / "state.json").read_text()
+
+        # Many contacts change; the next run is killed while it fetches them.
+        sb.advance(minutes=5, new_transactions=60, attach_call_data=5, new_contacts=5,
+                   new_inbound_calls=2)
+        sb.reset_stats()
+        sb.add_fault(endpoint="contacts_fetch", kind="latency", count=10_000, latency_ms=600)
+        run = start_background(
+            ["bash", "-c", pipe_line(f"{tap} --config tap.json", target, tmp_path, True)],
+            env=env, what="tap-dialfire | target-postgres (tap killed)",
+        )
+        background.append(run)
+        killed = run.wait_for_descendant("tap-dialfire", with_argument="--state", timeout=60)
+        deadline = time.monotonic() + 60
+        while sb.stats()["requests"]["contacts_fetch"] < 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        killed.kill()
+        code, _out, _err = run.finish(timeout=120)
+        assert code != 0, "the pipe reported success although its tap was killed"
+        assert (tmp_path / "state.json").read_text() == saved, "a failed pipe replaced the state"
+        assert differences(loaded_rows(postgres_schema.engine, postgres_schema.name),
+                           sb.expected()), "the killed run could not have loaded everything"
+
+        sb.clear_faults()
+        run_timed(["bash", "-c", pipe_line(f"{tap} --config tap.json", target, tmp_path, True)],
+                  env=env, timeout=300, what="tap-dialfire | target-postgres (catching up)")
+        assert_exact(postgres_schema, sb)
