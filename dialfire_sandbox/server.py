@@ -76,6 +76,7 @@ class SandboxHTTPServer(ThreadingHTTPServer):
 class SandboxHandler(BaseHTTPRequestHandler):
     server: SandboxHTTPServer
     _malformed = False
+    _stat_endpoint: str | None = None  # the API endpoint whose response is not counted yet
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # headers and body are two writes; no 40 ms delayed-ACK stall
     server_version = "DialfireSandbox/1.0"
@@ -110,7 +111,10 @@ class SandboxHandler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length > 0 else b""
 
     def _send(self, status: int, body: bytes, content_type: str,
-              headers: dict[str, str] | None = None) -> None:
+              headers: dict[str, str] | None = None, stat: str | None = None) -> None:
+        # Count the response before its bytes leave: a client that reads the statistics right
+        # after its response must see it counted.
+        self._count_response(stat or str(status))
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -119,6 +123,12 @@ class SandboxHandler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
+
+    def _count_response(self, outcome: str) -> None:
+        endpoint = self._stat_endpoint
+        if endpoint is not None:
+            self.server.stats.response(endpoint, outcome)
+            self._stat_endpoint = None
 
     def _text(self, status: int, text: str, headers: dict[str, str] | None = None) -> None:
         self._send(status, text.encode("utf-8"), "text/plain; charset=utf-8", headers)
@@ -145,32 +155,26 @@ class SandboxHandler(BaseHTTPRequestHandler):
             else:
                 self._text(404, "404 - Not Found")
             return
-        stats = self.server.stats
-        stats.request(endpoint)
+        self.server.stats.request(endpoint)
+        self._stat_endpoint = endpoint
         self._malformed = False
-        status = self._faulted(endpoint)
-        if status is not None:
-            stats.response(endpoint, status)
+        if self._faulted(endpoint):
             return
         if not self._authorised(match.group(1), query):
             self._read_body()
             self._text(403, "403 - Forbidden")
-            stats.response(endpoint, 403)
             return
         try:
             with self.server.world.lock:
                 status, value = getattr(self, f"_api_{endpoint}")(query)
         except BadRequest as error:
             self._text(400, f"400 - Bad Request: {error}")
-            stats.response(endpoint, 400)
             return
         except Exception as error:  # a sandbox bug must not look like a hung server
             sys.stderr.write(f"dialfire-sandbox: {endpoint} failed: {error!r}\n")
             self._text(500, "500 - Internal Server Error")
-            stats.response(endpoint, 500)
             return
         self._json(status, value)
-        stats.response(endpoint, status)
 
     def _authorised(self, campaign_id: str, query: dict[str, str]) -> bool:
         header = self.headers.get("Authorization", "")
@@ -180,38 +184,39 @@ class SandboxHandler(BaseHTTPRequestHandler):
         ok_token = bool(token) and hmac.compare_digest(token.encode(), expected.encode())
         return ok_token and campaign_id == self.server.world.campaign_id
 
-    def _faulted(self, endpoint: str) -> int | str | None:
-        """Apply the next queued fault for `endpoint`; the status it produced, or None."""
+    def _faulted(self, endpoint: str) -> bool:
+        """Apply the next queued fault for `endpoint`; True when it answered the request."""
         fault = self.server.faults.take(endpoint)
         if fault is None:
-            return None
+            return False
         if fault.kind == "latency":
             time.sleep(fault.latency_ms / 1000)
-            return None
+            return False
         if fault.kind == "malformed":
             self._malformed = True
-            return None
+            return False
         self._read_body()
         if fault.kind == "error":
             self._text(fault.status, f"{fault.status} - Server Error")
-            return fault.status
+            return True
         if fault.kind == "rate_limit":
             retry = fault.retry_after
             value = str(int(retry)) if float(retry).is_integer() else str(retry)
             self._text(429, "429 - Too Many Requests", {"Retry-After": value})
-            return 429
+            return True
         if fault.kind == "non_json":
             body = b"<html><head><title>Maintenance</title></head><body>Back soon</body></html>"
-            self._send(200, body, "text/html; charset=utf-8")
-            return "200_non_json"
+            self._send(200, body, "text/html; charset=utf-8", stat="200_non_json")
+            return True
         # drop: close the connection without a response
+        self._count_response("dropped")
         self.close_connection = True
         try:
             self.wfile.flush()
             self.connection.shutdown(2)
         except OSError:
             pass
-        return "dropped"
+        return True
 
     # ------------------------------------------------------------------ parameters
     @staticmethod

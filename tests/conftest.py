@@ -2,5 +2,6 @@
 
 pytest_plugins = [
     "tests.support.databases",
+    "tests.support.processes",
     "tests.support.sandbox",
 ]

@@ -32,10 +32,6 @@ from tests.support.processes import (
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
-# Fixtures of tests/support/processes.py, until tests/conftest.py registers it as a plugin.
-background = processes.background
-meltano_project = processes.meltano_project
-meltano_state_db = processes.meltano_state_db
 
 STATE_ID = "dev:tap-dialfire-to-target-postgres"
 RUN = ["run", "tap-dialfire", "target-postgres"]

@@ -18,9 +18,6 @@ from tests.support.processes import REPO_ROOT, VENV_BIN, MeltanoProject, run_tim
 
 pytestmark = [pytest.mark.e2e]
 
-# Fixtures of tests/support/processes.py, until tests/conftest.py registers it as a plugin.
-meltano_project = processes.meltano_project
-meltano_state_db = processes.meltano_state_db
 
 MELTANO_YML: dict[str, Any] = yaml.safe_load((REPO_ROOT / "meltano.yml").read_text())
 PLUGINS = {

@@ -14,13 +14,10 @@ from pathlib import Path
 import pytest
 
 from dialfire_sandbox import Sandbox
-from tests.support import processes
 from tests.support.processes import REPO_ROOT, MeltanoProject, run_timed
 
 pytestmark = [pytest.mark.e2e]
 
-# Fixtures of tests/support/processes.py, until tests/conftest.py registers it as a plugin.
-meltano_project = processes.meltano_project
 
 STREAMS = ("contacts", "transactions", "connections", "recordings", "inbound_calls")
 COUNT_LINE = re.compile(r"^\s+(\w+)\s+(\d+)$", re.MULTILINE)

@@ -9,16 +9,12 @@ from pathlib import Path
 import pytest
 
 from dialfire_sandbox import Sandbox
-from tests.support import processes
 from tests.support.databases import PostgresSchema
 from tests.support.postgres_rows import differences, loaded_rows
 from tests.support.processes import MELTANO, MeltanoProject, run_timed, sync_environment
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
-# Fixtures of tests/support/processes.py, until tests/conftest.py registers it as a plugin.
-meltano_project = processes.meltano_project
-meltano_state_db = processes.meltano_state_db
 
 
 def assert_exact(schema: PostgresSchema, sb: Sandbox) -> None:

@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 
 from dialfire_sandbox import Sandbox
-from tests.support import processes
 from tests.support.databases import PostgresSchema
 from tests.support.postgres_rows import STREAMS, differences, loaded_rows
 from tests.support.processes import (
@@ -31,9 +30,6 @@ from tests.support.processes import (
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
-# Fixtures of tests/support/processes.py, until tests/conftest.py registers it as a plugin.
-meltano_project = processes.meltano_project
-background = processes.background
 
 
 def target_config(schema: PostgresSchema, prefix: str = "dfire_") -> dict:

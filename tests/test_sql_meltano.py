@@ -8,14 +8,9 @@ from pathlib import Path
 import pytest
 
 from dialfire_sandbox import Sandbox
-from tests.support import processes
 from tests.support.databases import MariaDBDatabase
 from tests.support.processes import MeltanoProject
 from tests.test_sql_end_to_end import Destination, assert_tables_hold_exactly
-
-# Fixtures of tests/support/processes.py, until tests/conftest.py registers it as a plugin.
-meltano_project = processes.meltano_project
-meltano_state_db = processes.meltano_state_db
 
 pytestmark = [pytest.mark.e2e, pytest.mark.mariadb]
 

@@ -145,29 +145,19 @@ def _tail(text: str, lines: int) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-_INSTALLED: MeltanoProject | None = None
-
-
 @pytest.fixture(scope="session")
-def meltano_project(
-    tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
-) -> MeltanoProject:
+def meltano_project(tmp_path_factory: pytest.TempPathFactory) -> MeltanoProject:
     """`meltano install` once per session, from this repository's meltano.yml only."""
-    global _INSTALLED
-    if not pytestconfig.pluginmanager.has_plugin(WallTimeSummary.name):
-        pytestconfig.pluginmanager.register(WallTimeSummary(), WallTimeSummary.name)
-    if _INSTALLED is None:
-        sys_dir = tmp_path_factory.mktemp("meltano-sys")
-        env = clean_environment(
-            {
-                "MELTANO_SYS_DIR_ROOT": str(sys_dir),
-                "MELTANO_DATABASE_URI": f"sqlite:///{sys_dir / 'install.db'}",
-            }
-        )
-        started = time.monotonic()
-        run_timed([MELTANO, "install"], env=env, cwd=REPO_ROOT, timeout=900)
-        _INSTALLED = MeltanoProject(REPO_ROOT, sys_dir, time.monotonic() - started)
-    return _INSTALLED
+    sys_dir = tmp_path_factory.mktemp("meltano-sys")
+    env = clean_environment(
+        {
+            "MELTANO_SYS_DIR_ROOT": str(sys_dir),
+            "MELTANO_DATABASE_URI": f"sqlite:///{sys_dir / 'install.db'}",
+        }
+    )
+    started = time.monotonic()
+    run_timed([MELTANO, "install"], env=env, cwd=REPO_ROOT, timeout=900)
+    return MeltanoProject(REPO_ROOT, sys_dir, time.monotonic() - started)
 
 
 @pytest.fixture
@@ -254,15 +244,10 @@ def background() -> Iterator[list[BackgroundCommand]]:
         command.stop()
 
 
-class WallTimeSummary:
-    """A pytest plugin printing every end-to-end command's wall time at the end of the session,
-    so slow runs are visible in every CI log (registered by the `meltano_project` fixture)."""
-
-    name = "dialfire-e2e-wall-times"
-
-    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
-        if not WALL_TIMES:
-            return
-        terminalreporter.section("end-to-end wall times")
-        for what, seconds in WALL_TIMES:
-            terminalreporter.write_line(f"{seconds:7.1f}s  {what}")
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print every end-to-end command's wall time, so slow runs show in every CI log."""
+    if not WALL_TIMES:
+        return
+    terminalreporter.section("end-to-end wall times")
+    for what, seconds in WALL_TIMES:
+        terminalreporter.write_line(f"{seconds:7.1f}s  {what}")
