@@ -1,0 +1,71 @@
+"""The README's settings table is the users' reference: it must say what the code does."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from tap_dialfire.tap import TapDialfire
+from target_dialfire_sql.target import TargetDialfireSQL
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def _section(text: str, heading: str) -> str:
+    start = text.index(heading)
+    following = re.search(r"^#{2,3} ", text[start + len(heading):], flags=re.MULTILINE)
+    return text[start: start + len(heading) + following.start()] if following else text[start:]
+
+
+def _table_rows(section: str) -> dict[str, str]:
+    """`setting` → its default cell, for a `| setting | default | meaning |` table."""
+    rows: dict[str, str] = {}
+    for line in section.splitlines():
+        match = re.match(r"\|\s*`([a-z_]+)`\s*\|\s*([^|]*)\|", line)
+        if match:
+            rows[match.group(1)] = match.group(2).strip()
+    return rows
+
+
+def _documented_default(cell: str) -> object:
+    if cell.startswith("(required"):
+        return "required"
+    if cell == "none":
+        return None
+    literal = cell.strip("`")
+    try:
+        return json.loads(literal)
+    except json.JSONDecodeError:
+        return literal
+
+
+def test_readme_lists_every_tap_setting_with_its_real_default() -> None:
+    rows = _table_rows(_section(README.read_text(encoding="utf-8"), "### tap-dialfire"))
+    schema = TapDialfire.config_jsonschema
+    assert set(rows) == set(schema["properties"])
+    for name, cell in rows.items():
+        real = "required" if name in schema.get("required", []) else (
+            schema["properties"][name].get("default"))
+        assert _documented_default(cell) == real, f"README default of {name}: {cell!r} != {real!r}"
+
+
+def test_readme_names_every_setting_of_target_dialfire_sql_it_declares() -> None:
+    loaders = _section(README.read_text(encoding="utf-8"), "### Loaders")
+    about = subprocess.run(
+        [sys.executable, "-m", "target_dialfire_sql.target", "--about", "--format", "json"],
+        capture_output=True, text=True, check=True, timeout=120,
+    )
+    declared = set(json.loads(about.stdout)["settings"]["properties"])
+    own = {"url", "table_prefix", "load_method", "default_target_schema", "batch_size_rows"}
+    assert own <= declared
+    assert set(TargetDialfireSQL.config_jsonschema["properties"]) <= own
+    for name in own:
+        assert f"`{name}`" in loaders, f"README does not name target-dialfire-sql's {name}"
+
+
+def test_about_describes_every_tap_setting() -> None:
+    for name, spec in TapDialfire.config_jsonschema["properties"].items():
+        assert spec.get("description"), f"--about has no description for {name}"
