@@ -113,7 +113,12 @@ class DialfireSQLConnector(SQLConnector):
             if cache_key not in self._columns_cache:
                 inspector = sa.inspect(self._engine)
                 columns = inspector.get_columns(full_table_name.table, full_table_name.schema)
-                self._columns_cache[cache_key] = {c["name"]: c["type"] for c in columns}
+                # SQLAlchemy's MySQL reflection reports a backtick in a name doubled (a``b).
+                unquote = self.dialect_name == "mysql"
+                self._columns_cache[cache_key] = {
+                    (c["name"].replace("``", "`") if unquote else c["name"]): c["type"]
+                    for c in columns
+                }
             return self._columns_cache[cache_key]
 
     def forget_columns(self, full_table_name: FullyQualifiedName) -> None:
@@ -202,10 +207,7 @@ class DialfireSQLConnector(SQLConnector):
 
     def _execute_ddl(self, ddl: str) -> None:
         with self._engine.begin() as connection:
-            connection.exec_driver_sql(ddl.replace("%", "%%") if self._uses_format() else ddl)
-
-    def _uses_format(self) -> bool:
-        return self._engine.dialect.paramstyle in {"format", "pyformat"}
+            connection.exec_driver_sql(statements.driver_sql(ddl, self._engine.dialect))
 
     # --- writes -----------------------------------------------------------------------------
 

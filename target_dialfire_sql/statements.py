@@ -50,6 +50,17 @@ def _preparer(dialect: str | Dialect) -> Any:
     return DIALECTS[dialect_name(dialect)](paramstyle="named").identifier_preparer
 
 
+def driver_sql(sql: str, dialect: Dialect) -> str:
+    """SQL text as the driver must receive it when sent without SQLAlchemy's compiler.
+
+    PyMySQL applies `%` formatting to every statement, so a `%` in a name must arrive doubled;
+    pymssql (also `pyformat`) never undoes a doubling, so there it must stay single. SQLAlchemy
+    records which is which per driver in `_double_percents`.
+    """
+    doubles = bool(getattr(dialect.identifier_preparer, "_double_percents", False))
+    return sql.replace("%", "%%") if doubles else sql
+
+
 def dialect_name(dialect: str | Dialect) -> str:
     """`mysql` (also for MariaDB), `mssql` or `sqlite`."""
     return dialect if isinstance(dialect, str) else dialect.name

@@ -376,3 +376,29 @@ def test_a_value_the_database_refuses_names_table_key_and_reason(mariadb: Destin
     assert "id='too-big'" in message
     assert "Out of range value for column 'sequence_nr'" in message
     assert rows(mariadb, "transactions", "id") == []
+
+
+def test_names_with_backticks_brackets_and_quotes_survive_later_runs(
+    destination: Destination,
+) -> None:
+    """A second run reads the table's columns back; MySQL reports a backtick doubled, and the
+    loader must not take that for a new column (`Duplicate column name`)."""
+    odd = {"$id": {"type": "string"}, "a`b": {"type": ["string", "null"]},
+           "x]y": {"type": ["string", "null"]}, 'q"u': {"type": ["string", "null"]}}
+    grown = {**odd, "neu`feld": {"type": ["number", "null"]}}
+    load(destination, [schema("contacts", odd, ["$id"]),
+                       record("contacts", {"$id": "K1", "a`b": "1", "x]y": "2", 'q"u': "3"})])
+    load(destination, [schema("contacts", odd, ["$id"]),
+                       record("contacts", {"$id": "K1", "a`b": "4", "x]y": "5", 'q"u': "6"}),
+                       schema("contacts", grown, ["$id"]),
+                       record("contacts", {"$id": "K2", "neu`feld": 7})])
+    load(destination, [schema("contacts", grown, ["$id"]),
+                       record("contacts", {"$id": "K2", "a`b": "8", "neu`feld": 9})])
+    with destination.engine.connect() as connection:  # not reflected: SQLAlchemy's MySQL
+        result = connection.exec_driver_sql("SELECT * FROM contacts ORDER BY 1")  # doubles `
+        stored = [dict(row._mapping) for row in result]
+    assert [(r["$id"], r["a`b"], r["x]y"], r['q"u']) for r in stored] == [
+        ("K1", "4", "5", "6"), ("K2", "8", None, None)
+    ]
+    assert [decimal.Decimal(str(r["neu`feld"])) if r["neu`feld"] is not None else None
+            for r in stored] == [None, 9]

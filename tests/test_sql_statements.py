@@ -154,3 +154,22 @@ def test_awkward_names_are_quoted_once_and_not_mistaken_for_parameters(
     assert quoted.replace(":", "\\:") in text
     compiled = statement.compile(dialect=statements.DIALECTS[dialect](paramstyle="named"))
     assert set(compiled.params) == {"c0", "c1"}
+
+
+@pytest.mark.parametrize(
+    ("dialect", "sent"),
+    [
+        # PyMySQL applies `%` formatting to every statement, so `%` must arrive doubled.
+        ("mysql", "ALTER TABLE t ADD COLUMN `50%% Rabatt` LONGTEXT NULL"),
+        # pymssql never turns `%%` back into `%`: doubled, the column would be named
+        # `50%% Rabatt` and every MERGE naming `[50% Rabatt]` would fail on a real server.
+        ("mssql", "ALTER TABLE t ADD [50% Rabatt] NVARCHAR(max) NULL"),
+        ("sqlite", 'ALTER TABLE t ADD COLUMN "50% Rabatt" TEXT NULL'),
+    ],
+)
+def test_ddl_reaches_each_driver_with_percent_signs_as_that_driver_reads_them(
+    dialect: str, sent: str
+) -> None:
+    spec = column_specs({"properties": {"50% Rabatt": {"type": ["string", "null"]}}}, [], dialect)
+    ddl = statements.add_column_ddl(sa.Table("t", sa.MetaData()), spec[0], dialect)
+    assert statements.driver_sql(ddl, statements.dialect_for(dialect)) == sent
