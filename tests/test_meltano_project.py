@@ -7,6 +7,8 @@ meltano.yml too (Meltano Hub is never consulted), and every secret must be `sens
 from __future__ import annotations
 
 import json
+import re
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -140,3 +142,27 @@ def test_jobs_and_the_every_minute_schedule_cover_dbsync2s_modes(
         "dialfire-sync-sql": ["tap-dialfire target-dialfire-sql"],
         "dialfire-webhook": ["tap-dialfire--raw target-dialfire-webhook"],
     }
+
+
+def documented_config_commands() -> list[str]:
+    """Every `meltano config …` command the user docs show (in backticks, joined across lines)."""
+    commands: list[str] = []
+    for doc in ("docs/meltano.md", "docs/migration.md"):
+        text = " ".join((REPO_ROOT / doc).read_text().split())
+        commands += re.findall(r"`(meltano config [^`]+)`", text)
+    return commands
+
+
+def test_the_documented_config_commands_run_and_redact_the_token(
+    meltano_project: MeltanoProject, meltano_state_db: Path
+) -> None:
+    commands = documented_config_commands()
+    assert commands, "docs/meltano.md names no `meltano config` command"
+    token = "token-that-must-stay-hidden"
+    env = meltano_project.environment(meltano_state_db, {
+        "TAP_DIALFIRE_CAMPAIGN_ID": "ABCDEFGHJKLMNPQR", "TAP_DIALFIRE_CAMPAIGN_TOKEN": token,
+    })
+    for command in commands:
+        result = meltano_project.meltano(shlex.split(command)[1:], env)
+        assert "campaign_token" in result.stdout, command
+        assert token not in result.stdout + result.stderr, command
