@@ -166,3 +166,21 @@ def test_the_documented_config_commands_run_and_redact_the_token(
         result = meltano_project.meltano(shlex.split(command)[1:], env)
         assert "campaign_token" in result.stdout, command
         assert token not in result.stdout + result.stderr, command
+
+
+def test_task_prefixes_from_the_environment_take_the_form_meltano_yml_describes(
+    meltano_project: MeltanoProject, meltano_state_db: Path
+) -> None:
+    """Meltano parses an `array` setting's variable itself and accepts only JSON (or a Python
+    literal); `fc_,qc_` ends in a traceback, so meltano.yml must not offer that form."""
+    described = {s["name"]: s for s in PLUGINS["tap-dialfire"]["settings"]}["task_prefixes"]
+    assert "'fc_,qc_'" not in described["description"]
+    assert """TAP_DIALFIRE_TASK_PREFIXES='["fc_","qc_"]'""" in described["description"]
+    env = meltano_project.environment(
+        meltano_state_db, {"TAP_DIALFIRE_TASK_PREFIXES": '["fc_","qc_"]'}
+    )
+    config = json.loads(meltano_project.meltano(["config", "print", "tap-dialfire"], env).stdout)
+    assert config["task_prefixes"] == ["fc_", "qc_"]
+    env["TAP_DIALFIRE_TASK_PREFIXES"] = "fc_,qc_"
+    refused = meltano_project.meltano(["config", "print", "tap-dialfire"], env, check=False)
+    assert refused.returncode != 0
