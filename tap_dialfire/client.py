@@ -41,6 +41,11 @@ class DialfireAuthError(DialfireError):
     """The API refused the campaign (401/403): wrong token or campaign id."""
 
 
+class DialfireConfigError(DialfireError):
+    """A setting requests cannot use as given (``api_url``, ``campaign_token``): retrying it
+    cannot help, so it fails at once and names the setting."""
+
+
 class DialfireResponseError(DialfireError):
     """The API answered something the tap cannot use (status or body)."""
 
@@ -309,6 +314,21 @@ class DialfireClient:
             content = response.content
         except requests.Timeout:
             raise _Retry(f"no answer within {self.timeout:g} s") from None
+        except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
+                requests.exceptions.InvalidSchema):
+            raise DialfireConfigError(
+                f"Dialfire {endpoint}: api_url {self.api_url!r} is not an http(s) URL for "
+                "campaign "
+                f"{self.campaign_id}: check api_url (TAP_DIALFIRE_API_URL), e.g. "
+                "https://api.dialfire.com."
+            ) from None
+        except requests.exceptions.InvalidHeader:
+            # requests' own message quotes the header value, i.e. the token: never show it.
+            raise DialfireConfigError(
+                f"Dialfire {endpoint}: the campaign_token of campaign {self.campaign_id} cannot "
+                "be sent as a header (a line break or space in it?): check campaign_token "
+                "(TAP_DIALFIRE_CAMPAIGN_TOKEN)."
+            ) from None
         except requests.RequestException as exc:
             raise _Retry(f"network error: {type(exc).__name__}") from None
 

@@ -15,6 +15,7 @@ import pytest
 from tap_dialfire.client import (
     DialfireAuthError,
     DialfireClient,
+    DialfireConfigError,
     DialfireResponseError,
     DialfireUnavailableError,
     parse_http_date,
@@ -186,3 +187,34 @@ def test_concurrent_fetches_send_20_ids_each_with_bounded_requests_in_flight() -
     assert sorted(c["$id"] for c in got) == ids
     assert sorted(len(b) for b in batches) == [10, 20, 20, 20, 20, 20, 20]
     assert in_flight["max"] == 3
+
+
+@pytest.mark.parametrize("api_url", ["127.0.0.1:9", "api.dialfire.com", "ftp://127.0.0.1:9"])
+def test_an_api_url_without_http_fails_at_once_naming_the_setting(api_url: str) -> None:
+    """A URL requests cannot use is a setting to fix, not a network hiccup to retry."""
+    started = time.monotonic()
+    with pytest.raises(DialfireConfigError) as caught:
+        client(api_url, max_tries=4, backoff_base=1).fields()
+    message = str(caught.value)
+    assert "api_url" in message and "TAP_DIALFIRE_API_URL" in message
+    assert "try again later" not in message
+    assert time.monotonic() - started < 1, "not retried"
+
+
+def test_a_token_that_cannot_be_a_header_fails_at_once_without_showing_it() -> None:
+    """A token pasted with a line break (a secrets file) is refused by requests before it is
+    sent; its error text contains the header value, so only the setting may be named."""
+    secret = "abc-secret-987"
+    bad = DialfireClient(api_url="http://127.0.0.1:9", campaign_id="CAMPAIGN",
+                         token=f"{secret}\n", max_tries=4, backoff_base=1)
+    started = time.monotonic()
+    with pytest.raises(DialfireConfigError) as caught:
+        bad.fields()
+    message = str(caught.value)
+    assert "campaign_token" in message and "TAP_DIALFIRE_CAMPAIGN_TOKEN" in message
+    chained: BaseException | None = caught.value
+    while chained is not None:  # no traceback of it shows the token either
+        assert secret not in str(chained) and secret not in repr(chained)
+        suppressed = chained.__suppress_context__
+        chained = chained.__cause__ or (None if suppressed else chained.__context__)
+    assert time.monotonic() - started < 1, "not retried"
