@@ -50,6 +50,13 @@ class DialfireSQLSink(SQLSink[DialfireSQLConnector]):
         table = self.stream_name if len(parts) == 1 else parts[-1]
         return f"{self.config.get('table_prefix') or ''}{table}"
 
+    @property
+    def schema_name(self) -> str | None:
+        """None on SQLite, which has no schemas: `default_target_schema` is ignored there."""
+        if self.connector.dialect_name == "sqlite":
+            return None
+        return super().schema_name
+
     def setup(self) -> None:
         """Create the table, or add the columns a grown schema asks for."""
         if self.schema_name and self.connector.dialect_name != "sqlite":

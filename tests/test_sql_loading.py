@@ -402,3 +402,17 @@ def test_names_with_backticks_brackets_and_quotes_survive_later_runs(
     ]
     assert [decimal.Decimal(str(r["neu`feld"])) if r["neu`feld"] is not None else None
             for r in stored] == [None, 9]
+
+
+def test_sqlite_ignores_default_target_schema(tmp_path: Path) -> None:
+    """SQLite has no schemas; the setting (e.g. from TARGET_DIALFIRE_SQL_DEFAULT_TARGET_SCHEMA
+    meant for MySQL) must not turn every table into `dialfire.contacts` of an unknown database."""
+    path = tmp_path / "load.db"
+    engine = sa.create_engine(f"sqlite:///{path}")
+    sqlite = Destination(str(path), engine, "sqlite")
+    for version in ("first", "second"):
+        load(sqlite, [schema("contacts", CONTACT, ["$id"]),
+                      record("contacts", {"$id": "A1", "Tätigkeit": version})],
+             default_target_schema="dialfire", table_prefix="dfire_")
+    assert [r["Tätigkeit"] for r in rows(sqlite, "dfire_contacts", "$id")] == ["second"]
+    engine.dispose()
