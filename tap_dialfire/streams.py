@@ -285,7 +285,7 @@ class InboundCallsStream(DialfireStream):
         if bookmark is not None:
             lookback = dt.timedelta(minutes=self.dialfire.lookback_minutes)
             return format_datetime(bookmark - lookback)[:-1]
-        start = parse_timestamp(self.config.get("start_date"))
+        start = self.dialfire.start_date
         return format_datetime(start)[:-1] if start else ""
 
     def get_records(self, context: types.Context | None) -> Iterable[Row]:

@@ -18,7 +18,7 @@ from singer_sdk import typing as th
 from singer_sdk.singerlib import Catalog
 
 from tap_dialfire.changes import SelectionSettings, parse_timestamp
-from tap_dialfire.client import DialfireClient, DialfireError
+from tap_dialfire.client import DialfireClient, DialfireConfigError, DialfireError
 from tap_dialfire.rows import (
     FILTER_MODES,
     VALUE_FORMATS,
@@ -225,7 +225,16 @@ class TapDialfire(Tap):
 
     @property
     def start_date(self) -> dt.datetime | None:
-        return parse_timestamp(self.config.get("start_date"))
+        """None when unset; an unreadable value stops the run rather than meaning "all"."""
+        value = self.config.get("start_date")
+        parsed = parse_timestamp(value)
+        if parsed is None and isinstance(value, str) and value.strip():
+            msg = (
+                f"start_date {value!r} is not a date or timestamp: use e.g. 2026-03-01 or "
+                "2026-03-01T08:00:00Z (start_date, TAP_DIALFIRE_START_DATE)."
+            )
+            raise DialfireConfigError(msg)
+        return parsed
 
     def row_builder(self) -> RowBuilder:
         """Rows shaped after the schemas this run emits (the catalog's, when one is given)."""

@@ -108,3 +108,17 @@ def test_an_unreachable_api_fails_with_one_line(tmp_path: Path) -> None:
     assert len(errors) == 1, run.stderr[-3000:]
     assert "network error" in errors[0] and "ABCDEFGHJKLMNPQR" in errors[0]
     assert SECRET not in run.stderr
+
+
+def test_an_unreadable_start_date_stops_instead_of_syncing_everything(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """A start_date the tap cannot read must not be taken as "no start date" (a full sync)."""
+    run = run_tap(tmp_path, tap_config(sandbox, start_date="01.03.2026"))
+    assert run.returncode != 0
+    errors = _error_lines(run.stderr)
+    assert len(errors) == 1, run.stderr[-3000:]
+    assert "start_date" in errors[0] and "TAP_DIALFIRE_START_DATE" in errors[0]
+    assert "01.03.2026" in errors[0]
+    assert "Traceback" not in run.stderr
+    assert not run.records
