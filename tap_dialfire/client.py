@@ -163,7 +163,18 @@ class DialfireClient:
         )
         if not isinstance(body, list):
             raise self._malformed("contacts_fetch", "expected a JSON array of contacts")
-        return [item for item in body if isinstance(item, dict)]
+        contacts = [item for item in body if isinstance(item, dict)]
+        missing = set(ids) - {contact.get("$id") for contact in contacts}
+        if missing:
+            # Unknown (deleted) ids are omitted by design; say which, so none vanishes unseen.
+            logger.warning(
+                "Dialfire contacts_fetch: %d of %d requested contacts were not returned "
+                "(deleted?): %s",
+                len(missing),
+                len(ids),
+                ", ".join(sorted(missing)[:20]),
+            )
+        return contacts
 
     def fetch_contacts_concurrently(
         self, ids: Iterable[str], *, max_workers: int

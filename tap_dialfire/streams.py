@@ -124,7 +124,10 @@ class ContactsStream(DialfireStream):
         for payload in contacts:
             counts.fetched += 1
             contact_id = payload.get("$id")
-            if not isinstance(contact_id, str) or not contact_id or contact_id in emitted:
+            if not isinstance(contact_id, str) or not contact_id:
+                self.logger.warning("Skipping a fetched contact without a $id")
+                continue
+            if contact_id in emitted:
                 continue
             emitted.add(contact_id)
             rows = builder.contact_rows(payload, now_text())

@@ -218,3 +218,18 @@ def test_a_token_that_cannot_be_a_header_fails_at_once_without_showing_it() -> N
         suppressed = chained.__suppress_context__
         chained = chained.__cause__ or (None if suppressed else chained.__context__)
     assert time.monotonic() - started < 1, "not retried"
+
+
+def test_requested_contacts_the_api_leaves_out_are_logged_not_skipped_silently(
+    server: tuple[str, Script], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The API omits unknown (deleted) ids; the run cannot tell them from a contact it should
+    have had, so it says which ones it did not get."""
+    url, script = server
+    script.responses.append(ok([{"$id": "AAAA"}, {"$id": "CCCC"}]))
+    with caplog.at_level("WARNING", logger="tap-dialfire.client"):
+        got = client(url).fetch_contacts(["AAAA", "BBBB", "CCCC"])
+    assert [c["$id"] for c in got] == ["AAAA", "CCCC"]
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1, warnings
+    assert "1 of 3" in warnings[0] and "BBBB" in warnings[0]
