@@ -338,6 +338,10 @@ class TransactionFilter:
         if self.mode not in FILTER_MODES:
             msg = f"filter_mode must be one of {', '.join(FILTER_MODES)}"
             raise ValueError(msg)
+        # `fc_, qc_` from the environment means fc_ and qc_; an empty item (an empty
+        # variable arrives as [""]) is no filter rather than `tasks=` on the feed.
+        cleaned = tuple(p.strip() for p in self.task_prefixes if p.strip())
+        object.__setattr__(self, "task_prefixes", cleaned)
 
     def keeps(self, transaction: Mapping[str, Any]) -> bool:
         if self.mode != "all" and transaction.get("type") != "update":

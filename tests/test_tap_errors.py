@@ -122,3 +122,21 @@ def test_an_unreadable_start_date_stops_instead_of_syncing_everything(
     assert "01.03.2026" in errors[0]
     assert "Traceback" not in run.stderr
     assert not run.records
+
+
+def test_task_prefixes_from_the_environment_ignore_spaces_and_empty_items(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """`fc_, qc_` means the prefixes fc_ and qc_ (not " qc_", which matches no task and would
+    drop every qc_ transaction without a word)."""
+    env = {
+        "TAP_DIALFIRE_CAMPAIGN_ID": sandbox.campaign_id,
+        "TAP_DIALFIRE_CAMPAIGN_TOKEN": sandbox.token,
+        "TAP_DIALFIRE_API_URL": sandbox.url,
+        "TAP_DIALFIRE_TASK_PREFIXES": "fc_, qc_,",
+    }
+    run = run_tap(tmp_path, None, args=("--config", "ENV"), env=env)
+    assert run.returncode == 0, run.stderr[-3000:]
+    expected = sandbox.expected(task_prefixes=("fc_", "qc_"))
+    assert any(row["task"].startswith("qc_") for row in expected["transactions"])
+    assert_rows_equal(run, expected)

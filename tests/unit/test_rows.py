@@ -205,3 +205,21 @@ def test_string_columns_take_numbers_and_booleans_as_json_text() -> None:
     tx = rows.transactions[0]
     assert tx["user"] == "12" and tx["actor"] == "true"
     assert tx["fired"] is None and tx["$extra"]["fired"] == "x"
+
+
+@pytest.mark.parametrize("prefixes", [("",), ("", " "), ()])
+def test_empty_task_prefixes_mean_no_task_filter(prefixes: tuple[str, ...]) -> None:
+    """An empty TAP_DIALFIRE_TASK_PREFIXES arrives as [""]: it must not send `tasks=` (what the
+    API makes of an empty prefix list is unknown) and must keep every task."""
+    transaction_filter = TransactionFilter(task_prefixes=prefixes)
+    assert transaction_filter.task_prefixes == ()
+    assert "tasks" not in transaction_filter.feed_params()
+    assert transaction_filter.keeps({"type": "update", "task": "import"})
+
+
+def test_task_prefixes_are_trimmed() -> None:
+    """`fc_, qc_` means fc_ and qc_: " qc_" would match no task and drop them all silently."""
+    transaction_filter = TransactionFilter(task_prefixes=("fc_", " qc_ "))
+    assert transaction_filter.task_prefixes == ("fc_", "qc_")
+    assert transaction_filter.feed_params()["tasks"] == "fc_,qc_"
+    assert transaction_filter.keeps({"type": "update", "task": "qc_pruefung"})
