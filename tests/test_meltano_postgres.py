@@ -194,3 +194,21 @@ def test_run_killed_half_way_then_run_again_ends_with_exact_rows(
         sb.clear_faults()
         meltano_project.meltano(RUN, env)
         assert_tables_hold_exactly(postgres_schema, sb)
+
+
+#: A PostgreSQL whose sessions default to German time, as many Dialfire customers' servers do
+#: (`timezone = 'Europe/Berlin'` in postgresql.conf), simulated for this connection only.
+BERLIN_SERVER = "?options=-c%20TimeZone%3DEurope%2FBerlin"
+
+
+def test_timestamps_stay_utc_on_a_server_in_another_time_zone(
+    meltano_project: MeltanoProject, meltano_state_db: Path, postgres_schema: PostgresSchema
+) -> None:
+    """target-postgres binds zone-aware datetimes, and PostgreSQL turns them into the session's
+    local time for a `timestamp` column: without a UTC session every timestamp moves an hour or
+    two. meltano.yml gives target-postgres `PGTZ=UTC`."""
+    with Sandbox(seed=16, contacts=20) as sb:
+        env = pipeline_env(meltano_project, meltano_state_db, sb, postgres_schema,
+                           TARGET_POSTGRES_SQLALCHEMY_URL=postgres_schema.url + BERLIN_SERVER)
+        meltano_project.meltano(RUN, env)
+        assert_tables_hold_exactly(postgres_schema, sb)
