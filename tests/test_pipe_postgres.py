@@ -1,7 +1,8 @@
 """The same load as a plain shell pipe, exactly as docs/meltano.md shows it:
 
     tap-dialfire --config tap.json [--state state.json] \
-      | target-postgres --config target.json > state.out && tail -n 1 state.out > state.json
+      | PGTZ=UTC target-postgres --config target.json > state.out \
+      && tail -n 1 state.out > state.json
 
 The tap is this project's console script; target-postgres is the one `meltano install` put in its
 own venv (the pinned meltanolabs-target-postgres), so no Meltano runs here.
@@ -45,7 +46,8 @@ def pipe_line(tap: str, target: Path, workdir: Path, state: bool) -> str:
     state_args = " --state state.json" if state else ""
     return (
         f"set -o pipefail; cd {shlex.quote(str(workdir))}; "
-        f"{tap}{state_args} | {shlex.quote(str(target))} --config target.json > state.out"
+        f"{tap}{state_args} | PGTZ=UTC {shlex.quote(str(target))} --config target.json"
+        " > state.out"
         " && tail -n 1 state.out > state.json"
     )
 
@@ -138,4 +140,24 @@ def test_shell_pipe_with_its_tap_killed_keeps_the_old_state_file_and_the_next_ru
         sb.clear_faults()
         run_timed(["bash", "-c", pipe_line(f"{tap} --config tap.json", target, tmp_path, True)],
                   env=env, timeout=300, what="tap-dialfire | target-postgres (catching up)")
+        assert_exact(postgres_schema, sb)
+
+
+def test_shell_pipe_keeps_timestamps_utc_on_a_server_in_another_time_zone(
+    meltano_project: MeltanoProject, postgres_schema: PostgresSchema, tmp_path: Path
+) -> None:
+    """The documented pipe runs target-postgres with PGTZ=UTC: a server whose default zone is
+    Europe/Berlin would otherwise store every timestamp as Berlin time."""
+    target = meltano_project.plugin_executable("loaders", "target-postgres")
+    tap = shlex.quote(str(VENV_BIN / "tap-dialfire"))
+    config = target_config(postgres_schema)
+    config["sqlalchemy_url"] += "?options=-c%20TimeZone%3DEurope%2FBerlin"
+    (tmp_path / "target.json").write_text(json.dumps(config))
+    with Sandbox(seed=23, contacts=20) as sb:
+        (tmp_path / "tap.json").write_text(json.dumps(
+            {"api_url": sb.url, "campaign_id": sb.campaign_id, "campaign_token": sb.token}
+        ))
+        run_timed(["bash", "-c", pipe_line(f"{tap} --config tap.json", target, tmp_path, False)],
+                  env=clean_environment(), timeout=300,
+                  what="tap-dialfire | target-postgres (server in Europe/Berlin)")
         assert_exact(postgres_schema, sb)
