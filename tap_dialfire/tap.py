@@ -15,6 +15,7 @@ from typing import Any
 import click
 from singer_sdk import Stream, Tap
 from singer_sdk import typing as th
+from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.singerlib import Catalog
 
 from tap_dialfire.changes import SelectionSettings, parse_timestamp
@@ -52,6 +53,17 @@ DEFAULTS: dict[str, Any] = {
     "max_retries": 7,
 }
 MAX_WORKERS_LIMIT = 16
+
+
+SECRET_SETTINGS = ("campaign_token",)
+
+
+def _hide_secrets(error: str) -> str:
+    """A config validation message about a secret setting, without its value."""
+    for name in SECRET_SETTINGS:
+        if f"config[{name!r}]" in error:
+            return f"{name} must be a string (its value is not shown) in config[{name!r}]"
+    return error
 
 
 @contextlib.contextmanager
@@ -177,6 +189,18 @@ class TapDialfire(Tap):
     ).to_dict()
 
     # ------------------------------------------------------------------ settings
+
+    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        """singer-sdk's messages quote the offending value; for a secret setting they must
+        not (a token of the wrong type would otherwise be printed)."""
+        try:
+            errors = super()._validate_config(raise_errors=raise_errors)
+        except ConfigValidationError as exc:
+            raise ConfigValidationError(
+                str(exc), errors=[_hide_secrets(e) for e in exc.errors], schema=exc.schema
+            ) from None
+        return [_hide_secrets(error) for error in errors]
+
 
     def setting(self, key: str) -> Any:
         value = self.config.get(key)

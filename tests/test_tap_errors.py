@@ -140,3 +140,14 @@ def test_task_prefixes_from_the_environment_ignore_spaces_and_empty_items(
     expected = sandbox.expected(task_prefixes=("fc_", "qc_"))
     assert any(row["task"].startswith("qc_") for row in expected["transactions"])
     assert_rows_equal(run, expected)
+
+
+def test_a_token_of_the_wrong_type_is_refused_without_printing_it(tmp_path: Path) -> None:
+    """singer-sdk's config validation quotes the offending value; for the token it must not."""
+    for token in (98765432101234, [SECRET]):
+        config = {"campaign_id": "ABCDEFGHJKLMNPQR", "campaign_token": token,
+                  "api_url": "http://127.0.0.1:9"}
+        run = run_tap(tmp_path, config)
+        assert run.returncode != 0
+        assert "campaign_token" in run.stderr
+        assert str(token if isinstance(token, int) else SECRET) not in run.stderr + run.stdout
