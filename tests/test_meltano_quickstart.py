@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 
 from dialfire_sandbox import Sandbox
+from tests.support.databases import MariaDBDatabase
 from tests.support.processes import REPO_ROOT, MeltanoProject, run_timed
+from tests.test_sql_end_to_end import Destination, assert_tables_hold_exactly
 
 pytestmark = [pytest.mark.e2e]
 
@@ -116,3 +118,32 @@ def test_quickstart_with_a_wrong_token_says_so_and_never_prints_the_token(
     assert "refused campaign" in result.stderr and campaign.campaign_id in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("quickstart: meltano run")
     assert "a-wrong-secret-token" not in result.stdout + result.stderr
+
+
+@pytest.mark.mariadb
+def test_after_the_quickstart_a_load_into_another_database_still_gets_everything(
+    meltano_project: MeltanoProject, tmp_path: Path, mariadb_database: MariaDBDatabase
+) -> None:
+    """The quickstart's position covers its SQLite file only. A user who then follows
+    docs/meltano.md (`TARGET_DIALFIRE_SQL_URL=mysql://… meltano run tap-dialfire
+    target-dialfire-sql`) must get every row into the new database, not just the changes since
+    the quickstart ran."""
+    with Sandbox(seed=33, contacts=25, token="a-real-looking-token") as campaign:
+        env = {
+            "TAP_DIALFIRE_API_URL": campaign.url,
+            "TAP_DIALFIRE_CAMPAIGN_ID": campaign.campaign_id,
+            "TAP_DIALFIRE_CAMPAIGN_TOKEN": campaign.token,
+            "QUICKSTART_DB": str(tmp_path / "campaign.db"),
+        }
+        quickstart(meltano_project, tmp_path, "quickstart.sh, campaign", env)
+        campaign.advance(minutes=5, new_transactions=8, new_contacts=1, new_inbound_calls=1)
+        meltano_project.meltano(
+            ["run", "tap-dialfire", "target-dialfire-sql"],
+            meltano_project.environment(tmp_path / "meltano-state.db", {
+                **env,
+                "TARGET_DIALFIRE_SQL_URL": f"mysql://root@127.0.0.1:3306/{mariadb_database.name}",
+            }),
+        )
+        assert_tables_hold_exactly(
+            Destination(mariadb_database.url, mariadb_database.engine), campaign
+        )
