@@ -279,7 +279,7 @@ class InboundCallsStream(DialfireStream):
     is_sorted = False
 
     def get_replication_key_signpost(self, context: types.Context | None = None) -> Any:
-        """No cap from the local clock: bookmarks are the server's own ``started`` values."""
+        """No cap from the local clock: the cap is the server's (``Date``), set after reading."""
         return None
 
     def _from_parameter(self, context: types.Context | None) -> str:
@@ -309,12 +309,14 @@ class InboundCallsStream(DialfireStream):
                 if isinstance(started, str) and row.get("disconnected") in (None, ""):
                     hold_back = started if hold_back is None else min(hold_back, started)
                 yield row
+        clock = server_time or dt.datetime.now(dt.UTC)
+        # singer-sdk caps the bookmark at the signpost. It never passes the server's clock (a
+        # call dated in the future would otherwise skip every call made until then) ...
+        signpost = format_datetime(clock)
         if hold_back is not None:
-            horizon = (server_time or dt.datetime.now(dt.UTC)) - dt.timedelta(
-                hours=IN_PROGRESS_HOLD_HOURS
-            )
+            horizon = clock - dt.timedelta(hours=IN_PROGRESS_HOLD_HOURS)
             held = parse_timestamp(hold_back)
             if held is not None and held >= horizon:
-                # A call still in progress: the bookmark must not pass it, so that its final
-                # state is read next time (singer-sdk caps the bookmark at the signpost).
-                self._write_replication_key_signpost(context, hold_back)
+                # ... nor a call still in progress, so that its final state is read next time.
+                signpost = min(signpost, format_datetime(held))
+        self._write_replication_key_signpost(context, signpost)

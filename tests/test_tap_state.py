@@ -1,4 +1,5 @@
-"""State stays constant-size however many contacts the campaign has."""
+"""State stays constant-size however many contacts the campaign has, and never runs ahead of
+the server's clock."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from dialfire_sandbox import Sandbox
-from tests.test_tap_sync import run_tap, tap_config
+from tests.test_tap_sync import accumulate, assert_rows_equal, run_tap, tap_config
 
 
 def _catalog_selecting(tmp_path: Path, config: dict[str, Any], stream: str) -> dict[str, Any]:
@@ -56,3 +57,57 @@ def test_state_size_is_the_same_for_1000_and_20000_contacts(
     assert set(large["bookmarks"]["contacts"]) == {
         "feed_position", "last_relist", "open_calls_since"}
     assert large["bookmarks"]["recordings"] == {}
+
+
+def test_an_inbound_call_dated_in_the_future_does_not_push_the_bookmark_past_the_server_clock(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """A call whose call_time lies ahead of the server's clock (a dialer clock running fast)
+    must not become the bookmark: every call made until then would be skipped for good."""
+    first = run_tap(tmp_path, tap_config(sandbox))
+    table = accumulate({}, first)
+    sandbox.advance(minutes=5, new_transactions=0, attach_call_data=0, new_contacts=0,
+                    new_inbound_calls=1)
+    call = sandbox.world.extra_inbound[-1]
+    real_time = call["call_time"]
+    call["call_time"] = "2026-03-03T09:00:00.000Z"  # a day ahead of the sandbox's clock
+    second = run_tap(tmp_path, tap_config(sandbox), state=first.state)
+    assert second.returncode == 0, second.stderr[-3000:]
+    accumulate(table, second)
+    assert second.state["bookmarks"]["inbound_calls"]["replication_key_value"] < (
+        "2026-03-03T00:00:00.000Z"), "the bookmark stays at or before the server's clock"
+
+    call["call_time"] = real_time  # the dialer's clock is right again
+    sandbox.advance(minutes=10, new_transactions=0, attach_call_data=0, new_contacts=0,
+                    new_inbound_calls=3)
+    third = run_tap(tmp_path, tap_config(sandbox), state=second.state)
+    assert third.returncode == 0, third.stderr[-3000:]
+    accumulate(table, third)
+    assert_rows_equal(table, sandbox.expected(), streams=("inbound_calls",))
+
+
+def test_an_inbound_call_in_progress_holds_the_bookmark_until_it_ends(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """A call read while it is in progress (no hangup_time yet) is read again, complete."""
+    first = run_tap(tmp_path, tap_config(sandbox))
+    table = accumulate({}, first)
+    sandbox.advance(minutes=60, new_transactions=0, attach_call_data=0, new_contacts=0,
+                    new_inbound_calls=4)
+    call = sandbox.world.extra_inbound[0]
+    hangup_time = call["hangup_time"]
+    call["hangup_time"] = ""  # the earliest of the new calls is still going on
+    second = run_tap(tmp_path, tap_config(sandbox), state=first.state)
+    assert second.returncode == 0, second.stderr[-3000:]
+    accumulate(table, second)
+    assert second.state["bookmarks"]["inbound_calls"]["replication_key_value"] == (
+        call["call_time"])
+
+    call["hangup_time"] = hangup_time
+    sandbox.advance(minutes=30, new_transactions=0, attach_call_data=0, new_contacts=0,
+                    new_inbound_calls=0)
+    third = run_tap(tmp_path, tap_config(sandbox), state=second.state)
+    assert third.returncode == 0, third.stderr[-3000:]
+    accumulate(table, third)
+    assert table["inbound_calls"][call["id"]]["disconnected"] is not None
+    assert_rows_equal(table, sandbox.expected(), streams=("inbound_calls",))
