@@ -18,6 +18,7 @@ import json
 import logging
 import random
 import threading
+import urllib.parse
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -83,6 +84,13 @@ def parse_http_date(value: str | None) -> dt.datetime | None:
     return parsed.astimezone(dt.UTC)
 
 
+def display_url(url: str) -> str:
+    """``url`` for messages: without a user/password or query (where a token could hide)."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
 def _retry_after_seconds(value: str | None) -> float | None:
     if not value:
         return None
@@ -123,7 +131,10 @@ class DialfireClient:
         self._local = threading.local()
 
     def __repr__(self) -> str:  # never show the token
-        return f"DialfireClient(api_url={self.api_url!r}, campaign_id={self.campaign_id!r})"
+        return (
+            f"DialfireClient(api_url={display_url(self.api_url)!r}, "
+            f"campaign_id={self.campaign_id!r})"
+        )
 
     # ------------------------------------------------------------------ endpoints
 
@@ -301,7 +312,7 @@ class DialfireClient:
         )
         raise DialfireUnavailableError(
             f"Dialfire {endpoint} failed after {self.max_tries} attempts ({last_reason}) "
-            f"for campaign {self.campaign_id} at {self.api_url}: {advice}."
+            f"for campaign {self.campaign_id} at {display_url(self.api_url)}: {advice}."
         )
 
     def _backoff(self, attempt: int) -> float:
@@ -328,9 +339,9 @@ class DialfireClient:
         except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
                 requests.exceptions.InvalidSchema):
             raise DialfireConfigError(
-                f"Dialfire {endpoint}: api_url {self.api_url!r} is not an http(s) URL for "
-                "campaign "
-                f"{self.campaign_id}: check api_url (TAP_DIALFIRE_API_URL), e.g. "
+                f"Dialfire {endpoint}: api_url {display_url(self.api_url)!r} is not an "
+                f"http(s) URL for campaign {self.campaign_id}: check api_url "
+                "(TAP_DIALFIRE_API_URL), e.g. "
                 "https://api.dialfire.com."
             ) from None
         except requests.exceptions.InvalidHeader:

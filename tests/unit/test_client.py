@@ -16,6 +16,7 @@ from tap_dialfire.client import (
     DialfireAuthError,
     DialfireClient,
     DialfireConfigError,
+    DialfireError,
     DialfireResponseError,
     DialfireUnavailableError,
     parse_http_date,
@@ -233,3 +234,14 @@ def test_requested_contacts_the_api_leaves_out_are_logged_not_skipped_silently(
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert len(warnings) == 1, warnings
     assert "1 of 3" in warnings[0] and "BBBB" in warnings[0]
+
+
+def test_credentials_in_the_api_url_never_reach_an_error_message() -> None:
+    """A proxy URL with a password (or an ?access_token= query, as some clients use) is shown
+    without them."""
+    for api_url in ("http://user:pa55word@127.0.0.1:9", "http://127.0.0.1:9/?access_token=pa55word",
+                    "127.0.0.1:9/?access_token=pa55word"):
+        with pytest.raises(DialfireError) as caught:
+            client(api_url, max_tries=1, timeout=2).fields()
+        assert "pa55word" not in str(caught.value), str(caught.value)
+        assert "127.0.0.1" in str(caught.value)
