@@ -176,7 +176,7 @@ def mssql_merge(table: sa.Table, keys: Sequence[str]) -> Statement:
     """`MERGE … WITH (HOLDLOCK)`: SQL Server's upsert, one source row per execution."""
     quote = _text_quoter("mssql")
     names = [column.name for column in table.columns]
-    binds = ", ".join(f":{column.key}" for column in table.columns)
+    binds = ", ".join(_mssql_source(column) for column in table.columns)
     source_columns = ", ".join(quote(name) for name in names)
     on = " AND ".join(f"t.{quote(key)} = s.{quote(key)}" for key in keys)
     updates = ", ".join(f"t.{quote(n)} = s.{quote(n)}" for n in names if n not in keys)
@@ -190,6 +190,20 @@ def mssql_merge(table: sa.Table, keys: Sequence[str]) -> Statement:
         f"{matched}"
         f"WHEN NOT MATCHED THEN INSERT ({source_columns}) VALUES ({inserted});",
     )
+
+
+def _mssql_source(column: sa.Column[Any]) -> str:
+    """A MERGE source value; date/time ones cast to their column's type.
+
+    pymssql inlines values, so a null arrives as a bare NULL, and a VALUES column that is NULL
+    is typed int by SQL Server; int does not convert to DATETIME2, DATE or TIME (Msg 206,
+    "Operand type clash"). Strings, numbers and bits convert implicitly and stay as they are.
+    """
+    if isinstance(column.type, sa.DateTime):  # DATETIME2(3), as created
+        return f"CAST(:{column.key} AS {column.type.compile(dialect=dialect_for('mssql'))})"
+    if isinstance(column.type, sa.Date | sa.Time):  # named: a server-less dialect says DATETIME
+        return f"CAST(:{column.key} AS {'DATE' if isinstance(column.type, sa.Date) else 'TIME'})"
+    return f":{column.key}"
 
 
 def add_column_ddl(table: sa.Table, spec: ColumnSpec, dialect: str | Dialect) -> str:

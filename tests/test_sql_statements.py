@@ -173,3 +173,18 @@ def test_ddl_reaches_each_driver_with_percent_signs_as_that_driver_reads_them(
     spec = column_specs({"properties": {"50% Rabatt": {"type": ["string", "null"]}}}, [], dialect)
     ddl = statements.add_column_ddl(sa.Table("t", sa.MetaData()), spec[0], dialect)
     assert statements.driver_sql(ddl, statements.dialect_for(dialect)) == sent
+
+
+def test_sqlserver_merge_types_its_date_time_sources() -> None:
+    """pymssql inlines values, so a null date-time reaches SQL Server as a bare NULL, which a
+    VALUES source types as int; int into DATETIME2 is Msg 206 "Operand type clash". Every
+    date/time source is therefore cast to its column's type; the others convert implicitly."""
+    schema = {"properties": {**SCHEMA["properties"],
+                             "Termin": {"type": ["string", "null"], "format": "date"}}}
+    specs = column_specs(schema, KEYS, "mssql")
+    sql = str(statements.upsert_statement(
+        statements.write_table("dfire_contacts", None, specs), KEYS, "mssql"
+    ).compile(dialect=statements.dialect_for("mssql")))
+    assert "USING (VALUES (%(c0)s, %(c1)s, %(c2)s, CAST(%(c3)s AS DATETIME2(3)), %(c4)s, " in sql
+    assert "CAST(%(c8)s AS DATE))" in sql
+    assert sql.count("CAST(") == 2
