@@ -5,7 +5,7 @@
 # - With TAP_DIALFIRE_CAMPAIGN_ID and TAP_DIALFIRE_CAMPAIGN_TOKEN both set, it syncs that real
 #   campaign into output/dialfire.db: everything the first time (or whenever that file is
 #   missing), then only what changed since the last run (the change feed). Its position is kept
-#   under its own state id (`dev:tap-dialfire-to-target-dialfire-sql:quickstart`).
+#   under its own state id (`dev:tap-dialfire-to-target-dialfire-sql:quickstart-<campaign id>`).
 # - With neither set, it starts the local API sandbox on a free loopback port, syncs its demo
 #   campaign into output/dialfire-sandbox.db (fresh on every run, kept apart from real data and
 #   real state), and stops the sandbox again, also on failure or Ctrl-C.
@@ -37,9 +37,10 @@ mkdir -p output
 run_args=()
 if [[ -n "${TAP_DIALFIRE_CAMPAIGN_ID:-}" && -n "${TAP_DIALFIRE_CAMPAIGN_TOKEN:-}" ]]; then
   db=${QUICKSTART_DB:-output/dialfire.db}
-  # The position covers this SQLite file only: keep it under its own state id, so that a later
-  # `meltano run tap-dialfire target-dialfire-sql` into another database starts with everything.
-  run_args=(--state-id-suffix quickstart)
+  # The position covers this SQLite file and this campaign only: keep it under its own state id,
+  # so that a later `meltano run tap-dialfire target-dialfire-sql` into another database, or the
+  # quickstart with another campaign, starts with everything.
+  run_args=(--state-id-suffix "quickstart-${TAP_DIALFIRE_CAMPAIGN_ID}")
   if [[ -s "$db" ]]; then
     say "syncing Dialfire campaign ${TAP_DIALFIRE_CAMPAIGN_ID} into ${db} (changes since the last run)"
   else

@@ -147,3 +147,22 @@ def test_after_the_quickstart_a_load_into_another_database_still_gets_everything
         assert_tables_hold_exactly(
             Destination(mariadb_database.url, mariadb_database.engine), campaign
         )
+
+
+def test_quickstart_with_another_campaign_into_the_same_file_loads_all_of_it(
+    meltano_project: MeltanoProject, tmp_path: Path
+) -> None:
+    """A user tries a test campaign first, then the real one, with the same SQLite file: the
+    second campaign must not continue from the first campaign's position."""
+    db = tmp_path / "campaign.db"
+    with Sandbox(seed=34, contacts=10, token="first-token") as first, \
+            Sandbox(seed=35, contacts=20, token="second-token") as second:
+        for campaign in (first, second):
+            quickstart(meltano_project, tmp_path, f"quickstart.sh, campaign {campaign.campaign_id}",
+                       {"TAP_DIALFIRE_API_URL": campaign.url,
+                        "TAP_DIALFIRE_CAMPAIGN_ID": campaign.campaign_id,
+                        "TAP_DIALFIRE_CAMPAIGN_TOKEN": campaign.token,
+                        "QUICKSTART_DB": str(db)})
+        with sqlite3.connect(db) as conn:
+            stored = {r[0] for r in conn.execute('select "$id" from dfire_contacts')}
+        assert {c["$id"] for c in second.expected()["contacts"]} <= stored
