@@ -79,7 +79,7 @@ def open_call_fired(rows: ContactRows) -> Iterator[str | None]:
 class DialfireStream(Stream):
     """Shared pieces: the tap's client and row builder."""
 
-    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.ROOT_ONLY  # rows are already typed
+    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE  # rows.py already typed every value
     _tap: TapDialfire
 
     @property
