@@ -22,8 +22,10 @@ SDK_BUILT_IN_SETTINGS = {
 
 
 def _section(text: str, heading: str) -> str:
+    """From `heading` to the next heading of the same or a higher level."""
     start = text.index(heading)
-    following = re.search(r"^#{2,3} ", text[start + len(heading):], flags=re.MULTILINE)
+    level = len(heading) - len(heading.lstrip("#"))
+    following = re.search(rf"^#{{1,{level}}} ", text[start + len(heading):], flags=re.MULTILINE)
     return text[start: start + len(heading) + following.start()] if following else text[start:]
 
 
@@ -79,3 +81,15 @@ def test_readme_names_every_setting_of_target_dialfire_sql_it_declares() -> None
 def test_about_describes_every_tap_setting() -> None:
     for name, spec in TapDialfire.config_jsonschema["properties"].items():
         assert spec.get("description"), f"--about has no description for {name}"
+
+
+def test_readme_maps_every_mode_and_flag_of_dbsync2() -> None:
+    migration = _section(README.read_text(encoding="utf-8"), "## Migrating from dbsync2")
+    first_cells = {line.split("|")[1].strip() for line in migration.splitlines()
+                   if line.startswith("| `")}
+    for mode in ("db_init", "db_update", "db_sync", "webhook"):
+        assert any(f"--a {mode}" in cell for cell in first_cells), f"mode {mode} not mapped"
+    for flag in ("--c", "--ct", "--s", "--fm", "--fp", "--url", "--tp", "--wr", "--wb", "--w",
+                 "--d", "--l", "--v"):
+        assert any(cell.startswith(f"`{flag}") and cell[len(flag) + 1] in " `"
+                   for cell in first_cells), f"flag {flag} not mapped"
