@@ -26,7 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from tap_dialfire.client import DialfireClient, Page
@@ -37,6 +37,7 @@ logger = logging.getLogger("tap-dialfire.changes")
 FEED_POSITION = "feed_position"
 LAST_RELIST = "last_relist"
 OPEN_CALLS_SINCE = "open_calls_since"
+SCOPE = "scope"
 OPEN_CALL_HORIZON_HOURS = 24
 """A call without ``disconnected`` older than this (by the server's clock) no longer holds the
 feed window open: it is taken as abandoned, and the periodic re-list remains its safety net."""
@@ -83,18 +84,24 @@ def parse_feed_entry(entry: Any) -> FeedEntry | None:
 
 @dataclass(frozen=True)
 class ContactsBookmark:
-    """The contacts stream's state: two timestamps, however many contacts there are."""
+    """The contacts stream's state: three timestamps and what they cover, however many
+    contacts there are."""
 
     feed_position: dt.datetime | None = None
     last_relist: dt.datetime | None = None
     open_calls_since: dt.datetime | None = None
+    scope: str | None = None
+    """Campaign, filters and selected child streams the timestamps were earned with: the feed
+    only names contacts that changed, so a run with a wider scope must list everything again."""
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any]) -> ContactsBookmark:
+        scope = state.get(SCOPE)
         return cls(
             feed_position=parse_timestamp(state.get(FEED_POSITION)),
             last_relist=parse_timestamp(state.get(LAST_RELIST)),
             open_calls_since=parse_timestamp(state.get(OPEN_CALLS_SINCE)),
+            scope=scope if isinstance(scope, str) else None,
         )
 
     def to_state(self) -> dict[str, str | None]:
@@ -107,7 +114,23 @@ class ContactsBookmark:
             FEED_POSITION: text(self.feed_position),
             LAST_RELIST: text(self.last_relist),
             OPEN_CALLS_SINCE: text(self.open_calls_since),
+            SCOPE: self.scope,
         }
+
+    def for_scope(self, scope: str) -> ContactsBookmark:
+        """This bookmark if it was earned with `scope`, else none (a first run).
+
+        A bookmark without a scope (written by hand, e.g. when moving from dbsync2) is trusted.
+        """
+        if self.feed_position is None or self.scope in (None, scope):
+            return replace(self, scope=scope)
+        logger.warning(
+            "The state was written for %s, this run is for %s: listing every contact again "
+            "(from start_date's day, if set) so nothing the old scope left out is missing.",
+            self.scope,
+            scope,
+        )
+        return ContactsBookmark(scope=scope)
 
 
 @dataclass(frozen=True)
@@ -212,7 +235,10 @@ class ContactSelection:
         if open_since is not None and open_since < horizon:
             open_since = None
         return ContactsBookmark(
-            feed_position=position, last_relist=last_relist, open_calls_since=open_since
+            feed_position=position,
+            last_relist=last_relist,
+            open_calls_since=open_since,
+            scope=self.bookmark.scope,
         )
 
     def _note_time(self, page: Page) -> None:

@@ -109,7 +109,7 @@ class ContactsStream(DialfireStream):
     def get_records(self, context: types.Context | None) -> Iterable[Row]:
         settings = self.dialfire.selection_settings()
         state = self.stream_state
-        bookmark = ContactsBookmark.from_state(state)
+        bookmark = ContactsBookmark.from_state(state).for_scope(self.sync_scope())
         selection = ContactSelection(self.dialfire.client, bookmark, settings)
         builder = self.dialfire.row_builder()
         for child in self.child_streams:
@@ -148,6 +148,17 @@ class ContactsStream(DialfireStream):
         self.logger.info(
             "Contacts bookmark: %s",
             ", ".join(f"{k}={v}" for k, v in new_bookmark.to_state().items()),
+        )
+
+    def sync_scope(self) -> str:
+        """What a contacts bookmark covers: campaign, transaction filter, selected streams."""
+        transaction_filter = self.dialfire.transaction_filter
+        streams = [self.name, *sorted(c.name for c in self.child_streams if c.selected)]
+        return (
+            f"campaign={self.dialfire.config['campaign_id']} "
+            f"filter_mode={transaction_filter.mode} "
+            f"task_prefixes={','.join(transaction_filter.task_prefixes)} "
+            f"streams={','.join(streams)}"
         )
 
     def _log_progress(

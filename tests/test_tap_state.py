@@ -55,7 +55,7 @@ def test_state_size_is_the_same_for_1000_and_20000_contacts(
     assert _shape(small) == _shape(large)
     assert len(json.dumps(small)) == len(json.dumps(large))
     assert set(large["bookmarks"]["contacts"]) == {
-        "feed_position", "last_relist", "open_calls_since"}
+        "feed_position", "last_relist", "open_calls_since", "scope"}
     assert large["bookmarks"]["recordings"] == {}
 
 

@@ -156,7 +156,7 @@ def test_first_run_emits_exactly_the_expected_rows_of_every_stream(
     assert all(expected[s] for s in STREAMS), "the sandbox should populate every stream"
     assert_rows_equal(run, expected)
     assert sorted(run.state["bookmarks"]["contacts"]) == [
-        "feed_position", "last_relist", "open_calls_since"]
+        "feed_position", "last_relist", "open_calls_since", "scope"]
     # Contacts were fetched 20 per request: 60 contacts need 3 fetches.
     assert requests_made(sandbox)["contacts_fetch"] == 3
 
@@ -229,7 +229,7 @@ def test_a_run_with_no_changes_still_emits_state(sandbox: Sandbox, tmp_path: Pat
     assert second.returncode == 0, second.stderr[-3000:]
     assert second.states, "a run without changes must still emit STATE"
     assert set(second.state["bookmarks"]["contacts"]) == {
-        "feed_position", "last_relist", "open_calls_since"}
+        "feed_position", "last_relist", "open_calls_since", "scope"}
 
 
 def test_relist_runs_when_due_and_keeps_rows_exact(sandbox: Sandbox, tmp_path: Path) -> None:
@@ -288,6 +288,41 @@ def test_filters_keep_exactly_the_matching_transactions(
     accumulate(table, second)
     expected = sandbox.expected(filter_mode=filter_mode, task_prefixes=tuple(task_prefixes))
     assert_rows_equal(table, expected, streams=("transactions", "connections", "recordings"))
+
+
+def test_a_wider_filter_on_a_later_run_lists_everything_again(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """The feed only names changed contacts: transactions the old filter left out would never
+    arrive if a run with a wider filter continued from the narrow run's bookmark."""
+    narrow = run_tap(tmp_path, tap_config(sandbox, filter_mode="updates_only"))
+    assert narrow.returncode == 0, narrow.stderr[-3000:]
+    assert "filter_mode=updates_only" in narrow.state["bookmarks"]["contacts"]["scope"]
+    table = accumulate({}, narrow)
+
+    sandbox.reset_stats()
+    wide = run_tap(tmp_path, tap_config(sandbox), state=narrow.state)
+    assert wide.returncode == 0, wide.stderr[-3000:]
+    assert "listing every contact again" in wide.stderr
+    assert requests_made(sandbox)["contacts_list"] >= 1
+    accumulate(table, wide)
+    assert_rows_equal(table, sandbox.expected())
+    assert "filter_mode=all" in wide.state["bookmarks"]["contacts"]["scope"]
+
+
+def test_a_hand_written_bookmark_without_scope_is_followed(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """docs/migration.md continues from dbsync2's position with a state written by hand."""
+    position = sandbox.world.now().strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    state = {"bookmarks": {"contacts": {"feed_position": position, "last_relist": position}}}
+    sandbox.reset_stats()
+    run = run_tap(tmp_path, tap_config(sandbox), state=state)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert requests_made(sandbox)["contacts_list"] == 0
+    assert requests_made(sandbox)["change_feed"] >= 1
+    assert run.state["bookmarks"]["contacts"]["scope"].startswith(
+        f"campaign={sandbox.campaign_id} ")
 
 
 # --------------------------------------------------------------------------- schema

@@ -61,7 +61,8 @@ def test_bookmark_round_trips_through_state() -> None:
     bookmark = ContactsBookmark(feed_position=T0, last_relist=T0 - dt.timedelta(hours=1))
     state = bookmark.to_state()
     assert state == {"feed_position": "2026-03-02T09:00:00.000Z",
-                     "last_relist": "2026-03-02T08:00:00.000Z", "open_calls_since": None}
+                     "last_relist": "2026-03-02T08:00:00.000Z", "open_calls_since": None,
+                     "scope": None}
     assert ContactsBookmark.from_state(state) == bookmark
 
 
