@@ -243,7 +243,13 @@ class ContactSelection:
 
     def _note_time(self, page: Page) -> None:
         if self.started_at is None:
-            self.started_at = page.server_time or dt.datetime.now(dt.UTC)
+            self.started_at = page.server_time
+            if self.started_at is None:
+                self.started_at = dt.datetime.now(dt.UTC)
+                logger.warning(
+                    "The API sent no readable Date header: the bookmark uses this machine's "
+                    "clock; keep it synchronised (NTP), or raise lookback_minutes to cover skew."
+                )
 
     def _first_time(self, contact_id: str) -> bool:
         if contact_id in self._seen_ids:

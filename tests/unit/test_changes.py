@@ -128,3 +128,13 @@ def test_an_open_call_older_than_the_horizon_no_longer_holds_the_window() -> Non
     list(selection.contact_ids())
     selection.note_open_call("2026-03-02T08:30:00.000Z")
     assert selection.next_bookmark().open_calls_since is None
+
+
+def test_without_a_date_header_the_local_clock_is_used_and_said(caplog: Any) -> None:
+    client = FakeClient([["A", "B"]], [], now=None)  # type: ignore[arg-type]
+    selection = select(client, ContactsBookmark())
+    before = dt.datetime.now(dt.UTC)
+    assert list(selection.contact_ids()) == ["A", "B"]
+    position = selection.next_bookmark().feed_position
+    assert position is not None and before <= position <= dt.datetime.now(dt.UTC)
+    assert "no readable Date header" in caplog.text
